@@ -1,0 +1,67 @@
+"""The development mailbox: where messages go when no SMTP or SMS is configured.
+
+Delivered messages are stored in the database (so every process of a development
+setup sees them) and shown at ``/dev/mailbox``. Never enabled in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from secinfo.adapters.sql.tables import dev_mailbox
+from secinfo.domain.model import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class MailboxMessage:
+    id: str
+    channel: str
+    to: str
+    subject: str
+    body: str
+    created_at: datetime
+
+
+class DevMailbox:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def send(self, message: OutgoingMessage) -> str:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                dev_mailbox.insert().values(
+                    message_id=message.id,
+                    channel=message.channel.value,
+                    destination=message.destination,
+                    subject=message.subject,
+                    body=message.body,
+                    created_at=message.created_at,
+                )
+            )
+        return f"devmailbox-{message.id}"
+
+    async def list_messages(self, to: str | None = None, limit: int = 100) -> list[MailboxMessage]:
+        query = dev_mailbox.select().order_by(dev_mailbox.c.id.desc()).limit(limit)
+        if to:
+            query = query.where(dev_mailbox.c.destination == to)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            MailboxMessage(
+                id=row.message_id,
+                channel=row.channel,
+                to=row.destination,
+                subject=row.subject,
+                body=row.body,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def clear(self) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(sa.delete(dev_mailbox))

@@ -1,0 +1,373 @@
+"""Repositories over one open connection (the unit of work's transaction)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.tables import (
+    accounts,
+    activity_events,
+    api_keys,
+    outbox,
+    security_info,
+    sessions,
+    verifications,
+)
+from secinfo.domain.contacts import Channel
+from secinfo.domain.errors import Conflict
+from secinfo.domain.model import (
+    Account,
+    AccountStatus,
+    ActivityEvent,
+    ApiKey,
+    InfoKind,
+    InfoState,
+    MessageStatus,
+    OutgoingMessage,
+    SecurityInfo,
+    Session,
+)
+from secinfo.domain.verification import Purpose, SentCode, Status, Verification
+
+
+class ConcurrentUpdate(Conflict):
+    code = "concurrent_update"
+    default_message = "Someone else changed this at the same moment; try again."
+
+
+def _fields(row: sa.Row[Any]) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+class SqlAccounts:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def _values(account: Account) -> dict[str, Any]:
+        return {
+            "id": account.id,
+            "password_hash": account.password_hash,
+            "status": account.status.value,
+            "locale": account.locale,
+            "created_at": account.created_at,
+            "last_sign_in_at": account.last_sign_in_at,
+            "password_changed_at": account.password_changed_at,
+        }
+
+    async def add(self, account: Account) -> None:
+        await self.connection.execute(accounts.insert().values(self._values(account)))
+
+    async def get(self, account_id: str) -> Account | None:
+        row = (
+            await self.connection.execute(accounts.select().where(accounts.c.id == account_id))
+        ).first()
+        if row is None:
+            return None
+        values = _fields(row)
+        values["status"] = AccountStatus(values["status"])
+        return Account(**values)
+
+    async def update(self, account: Account) -> None:
+        await self.connection.execute(
+            accounts.update().where(accounts.c.id == account.id).values(self._values(account))
+        )
+
+    async def delete(self, account_id: str) -> None:
+        await self.connection.execute(accounts.delete().where(accounts.c.id == account_id))
+
+
+def _security_info(row: sa.Row[Any]) -> SecurityInfo:
+    values = _fields(row)
+    values["kind"] = InfoKind(values["kind"])
+    values["state"] = InfoState(values["state"])
+    return SecurityInfo(**values)
+
+
+class SqlSecurityInfo:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def _values(item: SecurityInfo) -> dict[str, Any]:
+        return {
+            "id": item.id,
+            "account_id": item.account_id,
+            "kind": item.kind.value,
+            "value": item.value,
+            "label": item.label,
+            "state": item.state.value,
+            "sign_in": item.sign_in,
+            "added_at": item.added_at,
+            "verified_at": item.verified_at,
+            "last_used_at": item.last_used_at,
+            "removed_at": item.removed_at,
+        }
+
+    async def add(self, item: SecurityInfo) -> None:
+        await self.connection.execute(security_info.insert().values(self._values(item)))
+
+    async def get(self, item_id: str) -> SecurityInfo | None:
+        row = (
+            await self.connection.execute(
+                security_info.select().where(security_info.c.id == item_id)
+            )
+        ).first()
+        return _security_info(row) if row else None
+
+    async def update(self, item: SecurityInfo) -> None:
+        await self.connection.execute(
+            security_info.update().where(security_info.c.id == item.id).values(self._values(item))
+        )
+
+    async def list_for_account(self, account_id: str) -> list[SecurityInfo]:
+        rows = await self.connection.execute(
+            security_info.select()
+            .where(
+                security_info.c.account_id == account_id,
+                security_info.c.state != InfoState.REMOVED.value,
+            )
+            .order_by(security_info.c.added_at, security_info.c.id)
+        )
+        return [_security_info(row) for row in rows]
+
+    async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
+        row = (
+            await self.connection.execute(
+                security_info.select().where(
+                    security_info.c.value == value,
+                    security_info.c.sign_in.is_(True),
+                    security_info.c.state == InfoState.ACTIVE.value,
+                )
+            )
+        ).first()
+        return _security_info(row) if row else None
+
+
+class SqlVerifications:
+    def __init__(self, connection: AsyncConnection, *, row_locks: bool) -> None:
+        self.connection = connection
+        self.row_locks = row_locks
+        self._versions: dict[str, int] = {}
+
+    @staticmethod
+    def _values(verification: Verification) -> dict[str, Any]:
+        return {
+            "id": verification.id,
+            "purpose": verification.purpose.value,
+            "channel": verification.channel.value,
+            "destination": verification.destination,
+            "status": verification.status.value,
+            "account_id": verification.account_id,
+            "api_key_id": verification.api_key_id,
+            "subject_id": verification.subject_id,
+            "session_id": verification.session_id,
+            "locale": verification.locale,
+            "check_attempts": verification.check_attempts,
+            "send_attempts": verification.send_attempts,
+            "codes": json.dumps(
+                [[code.code_hash, code.sent_at.isoformat()] for code in verification.codes]
+            ),
+            "created_at": verification.created_at,
+            "expires_at": verification.expires_at,
+            "last_sent_at": verification.last_sent_at,
+            "approved_at": verification.approved_at,
+        }
+
+    def _load(self, row: sa.Row[Any]) -> Verification:
+        values = _fields(row)
+        self._versions[values["id"]] = values.pop("version")
+        values["purpose"] = Purpose(values["purpose"])
+        values["channel"] = Channel(values["channel"])
+        values["status"] = Status(values["status"])
+        values["codes"] = [
+            SentCode(code_hash, datetime.fromisoformat(sent_at))
+            for code_hash, sent_at in json.loads(values["codes"])
+        ]
+        return Verification(**values)
+
+    async def add(self, verification: Verification) -> None:
+        await self.connection.execute(
+            verifications.insert().values({**self._values(verification), "version": 1})
+        )
+        self._versions[verification.id] = 1
+
+    async def get(self, verification_id: str) -> Verification | None:
+        row = (
+            await self.connection.execute(
+                verifications.select().where(verifications.c.id == verification_id)
+            )
+        ).first()
+        return self._load(row) if row else None
+
+    async def get_for_update(self, verification_id: str) -> Verification | None:
+        query = verifications.select().where(verifications.c.id == verification_id)
+        if self.row_locks:
+            query = query.with_for_update()
+        row = (await self.connection.execute(query)).first()
+        return self._load(row) if row else None
+
+    async def update(self, verification: Verification) -> None:
+        """Write back, refusing if another transaction changed the row since it was read."""
+        version = self._versions[verification.id]
+        result = await self.connection.execute(
+            verifications.update()
+            .where(verifications.c.id == verification.id, verifications.c.version == version)
+            .values({**self._values(verification), "version": version + 1})
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate()
+        self._versions[verification.id] = version + 1
+
+    async def find_pending_for_api_key(
+        self, api_key_id: str, channel: Channel, destination: str, now: datetime
+    ) -> Verification | None:
+        query = (
+            verifications.select()
+            .where(
+                verifications.c.api_key_id == api_key_id,
+                verifications.c.destination == destination,
+                verifications.c.channel == channel.value,
+                verifications.c.status == Status.PENDING.value,
+                verifications.c.expires_at > now,
+            )
+            .order_by(verifications.c.created_at.desc())
+            .limit(1)
+        )
+        if self.row_locks:
+            query = query.with_for_update()
+        row = (await self.connection.execute(query)).first()
+        return self._load(row) if row else None
+
+
+def _session(row: sa.Row[Any]) -> Session:
+    return Session(**_fields(row))
+
+
+class SqlSessions:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def add(self, session: Session) -> None:
+        await self.connection.execute(sessions.insert().values(vars(session)))
+
+    async def get_by_token_hash(self, token_hash: str) -> Session | None:
+        row = (
+            await self.connection.execute(
+                sessions.select().where(sessions.c.token_hash == token_hash)
+            )
+        ).first()
+        return _session(row) if row else None
+
+    async def update(self, session: Session) -> None:
+        await self.connection.execute(
+            sessions.update().where(sessions.c.id == session.id).values(vars(session))
+        )
+
+    async def revoke_all(
+        self, account_id: str, now: datetime, keep_session_id: str | None = None
+    ) -> int:
+        query = sessions.update().where(
+            sessions.c.account_id == account_id, sessions.c.revoked_at.is_(None)
+        )
+        if keep_session_id is not None:
+            query = query.where(sessions.c.id != keep_session_id)
+        result = await self.connection.execute(query.values(revoked_at=now))
+        return int(result.rowcount)
+
+
+class SqlApiKeys:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def add(self, api_key: ApiKey) -> None:
+        await self.connection.execute(api_keys.insert().values(vars(api_key)))
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        row = (
+            await self.connection.execute(api_keys.select().where(api_keys.c.key_hash == key_hash))
+        ).first()
+        return ApiKey(**_fields(row)) if row else None
+
+    async def get(self, api_key_id: str) -> ApiKey | None:
+        row = (
+            await self.connection.execute(api_keys.select().where(api_keys.c.id == api_key_id))
+        ).first()
+        return ApiKey(**_fields(row)) if row else None
+
+    async def list(self) -> list[ApiKey]:
+        rows = await self.connection.execute(api_keys.select().order_by(api_keys.c.created_at))
+        return [ApiKey(**_fields(row)) for row in rows]
+
+    async def update(self, api_key: ApiKey) -> None:
+        await self.connection.execute(
+            api_keys.update().where(api_keys.c.id == api_key.id).values(vars(api_key))
+        )
+
+
+def message_from_row(row: sa.Row[Any], box: SecretBox) -> OutgoingMessage:
+    values = _fields(row)
+    for column in ("lease_until", "worker_id"):
+        values.pop(column, None)
+    values["channel"] = Channel(values["channel"])
+    values["status"] = MessageStatus(values["status"])
+    if values["body"]:
+        values["body"] = box.open(values["body"], associated=values["id"])
+    return OutgoingMessage(**values)
+
+
+class SqlOutbox:
+    def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
+        self.connection = connection
+        self.box = box
+
+    async def add(self, message: OutgoingMessage) -> None:
+        values = vars(message).copy()
+        values["channel"] = message.channel.value
+        values["status"] = message.status.value
+        if message.carries_secret:
+            values["body"] = self.box.seal(message.body, associated=message.id)
+        await self.connection.execute(outbox.insert().values(values))
+
+    async def latest_status_for_verification(self, verification_id: str) -> MessageStatus | None:
+        status = await self.connection.scalar(
+            sa.select(outbox.c.status)
+            .where(outbox.c.verification_id == verification_id)
+            .order_by(outbox.c.created_at.desc())
+            .limit(1)
+        )
+        return MessageStatus(status) if status else None
+
+
+class SqlActivity:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def add(self, event: ActivityEvent) -> None:
+        values = vars(event).copy()
+        values["details"] = json.dumps(event.details)
+        await self.connection.execute(activity_events.insert().values(values))
+
+    async def list_for_account(
+        self, account_id: str, limit: int, before: datetime | None = None
+    ) -> list[ActivityEvent]:
+        query = activity_events.select().where(activity_events.c.account_id == account_id)
+        if before is not None:
+            query = query.where(activity_events.c.created_at < before)
+        rows = await self.connection.execute(
+            query.order_by(activity_events.c.created_at.desc(), activity_events.c.id.desc()).limit(
+                limit
+            )
+        )
+        events = []
+        for row in rows:
+            values = _fields(row)
+            values["details"] = json.loads(values["details"])
+            events.append(ActivityEvent(**values))
+        return events

@@ -1,0 +1,77 @@
+"""The SQL unit of work: one connection, one transaction, every repository on it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.repositories import (
+    SqlAccounts,
+    SqlActivity,
+    SqlApiKeys,
+    SqlOutbox,
+    SqlSecurityInfo,
+    SqlSessions,
+    SqlVerifications,
+)
+
+
+class SqlUnitOfWork:
+    accounts: SqlAccounts
+    security_info: SqlSecurityInfo
+    verifications: SqlVerifications
+    sessions: SqlSessions
+    api_keys: SqlApiKeys
+    outbox: SqlOutbox
+    activity: SqlActivity
+
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+        self._engine = engine
+        self._box = box
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        connection = await self._engine.connect()
+        await connection.begin()
+        self._connection = connection
+        row_locks = self._engine.dialect.name == "postgresql"
+        self.accounts = SqlAccounts(connection)
+        self.security_info = SqlSecurityInfo(connection)
+        self.verifications = SqlVerifications(connection, row_locks=row_locks)
+        self.sessions = SqlSessions(connection)
+        self.api_keys = SqlApiKeys(connection)
+        self.outbox = SqlOutbox(connection, self._box)
+        self.activity = SqlActivity(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        self._connection = None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        finally:
+            await connection.close()
+
+    async def commit(self) -> None:
+        assert self._connection is not None, "commit outside the unit of work"
+        await self._connection.commit()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+        self.engine = engine
+        self.box = box
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.box)

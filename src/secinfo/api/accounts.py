@@ -1,0 +1,212 @@
+"""Sign up, sign in, sessions, step-up and the holder's own security info."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Response
+
+from secinfo.api import schemas
+from secinfo.api.dependencies import ContextDep, DepsDep, SessionDep
+from secinfo.domain.model import InfoKind
+from secinfo.services import accounts, activity, security_info, step_up, verification
+from secinfo.services.accounts import NewSession
+
+router = APIRouter(prefix="/v1")
+
+
+def _session_out(new_session: NewSession) -> schemas.SessionOut:
+    return schemas.SessionOut(
+        token=new_session.token,
+        session_id=new_session.session.id,
+        account_id=new_session.session.account_id,
+        expires_at=new_session.session.expires_at,
+    )
+
+
+@router.post("/accounts", status_code=202, tags=["accounts"])
+async def sign_up(
+    body: schemas.SignUpRequest, deps: DepsDep, context: ContextDep
+) -> dict[str, object]:
+    """Start a sign-up. A code goes to the sign-in name; confirm it to open the account."""
+    started = await accounts.sign_up(deps, body.sign_in_name, body.password, context)
+    return {
+        "verification_id": started.verification_id,
+        "channel": started.channel,
+        "to": started.to,
+        "expires_at": started.expires_at,
+        "next": "POST /v1/accounts/confirm with the verification_id and the code",
+    }
+
+
+@router.post("/accounts/confirm", status_code=201, tags=["accounts"])
+async def confirm_sign_up(
+    body: schemas.ConfirmRequest, deps: DepsDep, context: ContextDep
+) -> schemas.SessionOut:
+    return _session_out(
+        await accounts.confirm_sign_up(deps, body.verification_id, body.code, context)
+    )
+
+
+@router.post("/accounts/resend", status_code=202, tags=["accounts"])
+async def resend_sign_up(body: schemas.ResendRequest, deps: DepsDep) -> dict[str, object]:
+    sent = await accounts.resend_sign_up_code(deps, body.verification_id)
+    policy = deps.config.code_policy
+    return {
+        "verification_id": sent.id,
+        "send_attempts": sent.send_attempts,
+        "expires_at": sent.expires_at,
+        "resend_available_at": sent.resend_available_at(policy),
+    }
+
+
+@router.post("/sessions", status_code=201, tags=["sessions"])
+async def sign_in(
+    body: schemas.SignInRequest, deps: DepsDep, context: ContextDep
+) -> schemas.SessionOut:
+    return _session_out(await accounts.sign_in(deps, body.sign_in_name, body.password, context))
+
+
+@router.delete("/sessions/current", status_code=204, tags=["sessions"])
+async def sign_out(session: SessionDep, deps: DepsDep, context: ContextDep) -> Response:
+    await accounts.sign_out(deps, session, context)
+    return Response(status_code=204)
+
+
+@router.post("/me/sessions/revoke", tags=["sessions"])
+async def sign_out_everywhere(
+    session: SessionDep, deps: DepsDep, context: ContextDep
+) -> dict[str, int]:
+    """Sign out everywhere, this session included."""
+    return {"revoked": await accounts.sign_out_everywhere(deps, session, context)}
+
+
+@router.get("/me", tags=["me"])
+async def me(session: SessionDep, deps: DepsDep) -> schemas.MeOut:
+    items = await security_info.list_info(deps, session.account_id)
+    return schemas.MeOut(
+        account_id=session.account_id,
+        session_id=session.id,
+        privileged_until=session.privileged_until
+        if session.is_privileged(deps.clock.now())
+        else None,
+        security_info=[schemas.security_info_out(item) for item in items],
+    )
+
+
+@router.post("/me/password", status_code=204, tags=["me"])
+async def change_password(
+    body: schemas.PasswordChangeRequest, session: SessionDep, deps: DepsDep, context: ContextDep
+) -> Response:
+    await accounts.change_password(deps, session, body.current_password, body.new_password, context)
+    return Response(status_code=204)
+
+
+@router.post("/me/step-up", status_code=201, tags=["step-up"])
+async def start_step_up(
+    body: schemas.StepUpRequest, session: SessionDep, deps: DepsDep
+) -> schemas.VerificationOut:
+    started = await step_up.start(deps, session, body.security_info_id)
+    return schemas.verification_out(started, deps.config.code_policy, deps.clock.now())
+
+
+@router.post("/me/step-up/{verification_id}/check", tags=["step-up"])
+async def check_step_up(
+    verification_id: str,
+    body: schemas.CodeRequest,
+    session: SessionDep,
+    deps: DepsDep,
+    context: ContextDep,
+) -> schemas.StepUpOut:
+    until = await step_up.check(deps, session, verification_id, body.code, context)
+    return schemas.StepUpOut(privileged_until=until)
+
+
+@router.post("/me/verifications/{verification_id}/resend", tags=["step-up"])
+async def resend_code(
+    verification_id: str, session: SessionDep, deps: DepsDep
+) -> schemas.VerificationOut:
+    """ "I didn't get a code": send a new one (earlier codes stay valid)."""
+    sent = await verification.resend_for_holder(deps, session.account_id, verification_id)
+    return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
+
+
+@router.get("/me/security-info", tags=["security info"])
+async def list_security_info(session: SessionDep, deps: DepsDep) -> schemas.SecurityInfoList:
+    items = await security_info.list_info(deps, session.account_id)
+    return schemas.SecurityInfoList(items=[schemas.security_info_out(item) for item in items])
+
+
+@router.post("/me/security-info", status_code=201, tags=["security info"])
+async def add_security_info(
+    body: schemas.AddSecurityInfoRequest, session: SessionDep, deps: DepsDep, context: ContextDep
+) -> schemas.AddStartedOut:
+    started = await security_info.add(
+        deps, session, InfoKind(body.kind), body.value, body.label, context
+    )
+    return schemas.AddStartedOut(
+        item=schemas.security_info_out(started.item),
+        verification=schemas.verification_out(
+            started.verification, deps.config.code_policy, deps.clock.now()
+        ),
+    )
+
+
+@router.post("/me/security-info/{item_id}/verify", tags=["security info"])
+async def verify_security_info(
+    item_id: str,
+    body: schemas.VerifySecurityInfoRequest,
+    session: SessionDep,
+    deps: DepsDep,
+    context: ContextDep,
+) -> schemas.SecurityInfoOut:
+    item = await security_info.confirm_add(
+        deps, session, item_id, body.verification_id, body.code, context
+    )
+    return schemas.security_info_out(item)
+
+
+@router.patch("/me/security-info/{item_id}", tags=["security info"])
+async def update_security_info(
+    item_id: str,
+    body: schemas.UpdateSecurityInfoRequest,
+    session: SessionDep,
+    deps: DepsDep,
+    context: ContextDep,
+) -> schemas.SecurityInfoOut:
+    item = await security_info.update_label(deps, session, item_id, body.label, context)
+    return schemas.security_info_out(item)
+
+
+@router.delete("/me/security-info/{item_id}", tags=["security info"])
+async def remove_security_info(
+    item_id: str, session: SessionDep, deps: DepsDep, context: ContextDep
+) -> schemas.SecurityInfoOut:
+    item = await security_info.remove(deps, session, item_id, context)
+    return schemas.security_info_out(item)
+
+
+@router.put("/me/security-info/{item_id}/sign-in", tags=["security info"])
+async def set_sign_in_option(
+    item_id: str,
+    body: schemas.SignInOptionRequest,
+    session: SessionDep,
+    deps: DepsDep,
+    context: ContextDep,
+) -> schemas.SecurityInfoOut:
+    item = await security_info.set_sign_in(deps, session, item_id, body.enabled, context)
+    return schemas.security_info_out(item)
+
+
+@router.get("/me/activity", tags=["me"])
+async def recent_activity(
+    session: SessionDep,
+    deps: DepsDep,
+    limit: int = Query(50, ge=1, le=200),
+    before: datetime | None = None,
+) -> schemas.ActivityPage:
+    events = await activity.recent(deps, session.account_id, limit, before)
+    return schemas.ActivityPage(
+        events=[schemas.activity_out(event) for event in events],
+        next_before=events[-1].created_at if len(events) == limit else None,
+    )

@@ -1,0 +1,118 @@
+"""The ASGI application: JSON API under /v1, health, metrics-free core, dev mailbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from secinfo import __version__
+from secinfo.api import accounts, devmailbox, errors, verifications
+from secinfo.bootstrap import App
+from secinfo.worker import DeliveryLoop
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit, whether or not they declare a length."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {
+                "error": {
+                    "code": "body_too_large",
+                    "message": f"The request body is larger than {self.limit // 1024} KiB.",
+                }
+            },
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
+    """The HTTP service. ``run_delivery`` runs the outbox delivery loop in this process."""
+    loop_holder: dict[str, DeliveryLoop] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_delivery:
+            loop = DeliveryLoop(secinfo.deliverer)
+            secinfo.deps.outbox_wakeup = loop.wake
+            loop.start()
+            loop_holder["loop"] = loop
+        try:
+            yield
+        finally:
+            if "loop" in loop_holder:
+                await loop_holder.pop("loop").stop()
+            await secinfo.close()
+
+    app = FastAPI(
+        title="secinfo",
+        version=__version__,
+        description="Security info, verification codes, step-up and recovery.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.secinfo = secinfo
+    errors.install(app)
+    app.include_router(accounts.router)
+    app.include_router(verifications.router)
+    if secinfo.settings.is_development:
+        app.include_router(devmailbox.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            async with secinfo.engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception:
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    app.add_middleware(BodyLimit)
+    return app

@@ -1,0 +1,101 @@
+"""One table from domain error codes to HTTP status, and the ``{"error": {...}}`` body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from secinfo.domain import errors
+
+log = structlog.get_logger("secinfo.api")
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.Unauthenticated: 401,
+    errors.InvalidCredentials: 401,
+    errors.InvalidApiKey: 401,
+    errors.AccountNotVerified: 403,
+    errors.StepUpRequired: 403,
+    errors.Conflict: 409,
+    errors.NotVerifiedYet: 409,
+    errors.CodeNotSupported: 409,
+    errors.VerificationNotPending: 409,
+    errors.MaxSendAttemptsReached: 429,
+    errors.ResendCooldown: 429,
+    errors.InvalidCode: 400,
+    errors.TooManyRequests: 429,
+}
+
+
+def status_for(error: errors.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.DomainError)
+    async def domain_error(_: Request, error: errors.DomainError) -> JSONResponse:
+        body = error.to_dict()
+        headers = None
+        if "retry_after" in body:
+            headers = {"Retry-After": str(body["retry_after"])}
+        return JSONResponse({"error": body}, status_code=status_for(error), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            return error_response(400, "malformed_json", "The request body is not valid JSON.")
+        fields = [
+            {"field": _field_name(tuple(problem.get("loc", ()))), "message": problem["msg"]}
+            for problem in problems
+        ]
+        summary = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
+        return error_response(422, "invalid_input", f"Check these fields: {summary}", fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        return error_response(
+            error.status_code,
+            codes.get(error.status_code, "http_error"),
+            str(error.detail),
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, error: IntegrityError) -> JSONResponse:
+        log.info("request.integrity_conflict", error=type(error.orig).__name__)
+        return error_response(
+            409,
+            "conflict",
+            "The change conflicts with another one made at the same time; try again.",
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("request.unexpected_error", path=request.url.path)
+        return error_response(
+            500, "internal_error", "Something went wrong on our side; nothing was changed."
+        )

@@ -1,0 +1,190 @@
+"""Request and response bodies of the JSON API, and how domain objects become them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from secinfo.domain.contacts import mask
+from secinfo.domain.model import ActivityEvent, MessageStatus, SecurityInfo
+from secinfo.domain.verification import CodePolicy, Verification
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=4096)
+
+
+# -- accounts and sessions --------------------------------------------------------------
+class SignUpRequest(Body):
+    sign_in_name: str = Field(..., description="An email address or a phone number (E.164).")
+    password: str
+
+
+class ConfirmRequest(Body):
+    verification_id: str = Field(..., max_length=64)
+    code: str = Field(..., max_length=32)
+
+
+class ResendRequest(Body):
+    verification_id: str = Field(..., max_length=64)
+
+
+class SignInRequest(Body):
+    sign_in_name: str
+    password: str
+
+
+class PasswordChangeRequest(Body):
+    current_password: str
+    new_password: str
+
+
+class CodeRequest(Body):
+    code: str = Field(..., max_length=32)
+
+
+class StepUpRequest(Body):
+    security_info_id: str = Field(..., max_length=64)
+
+
+class AddSecurityInfoRequest(Body):
+    kind: Literal["email", "phone"]
+    value: str = Field(..., max_length=320)
+    label: str | None = Field(None, max_length=200)
+
+
+class VerifySecurityInfoRequest(Body):
+    verification_id: str = Field(..., max_length=64)
+    code: str = Field(..., max_length=32)
+
+
+class UpdateSecurityInfoRequest(Body):
+    label: str | None = Field(None, max_length=200)
+
+
+class SignInOptionRequest(Body):
+    enabled: bool
+
+
+class SessionOut(BaseModel):
+    token: str = Field(..., description="Bearer token; shown once.")
+    session_id: str
+    account_id: str
+    expires_at: datetime
+
+
+class VerificationOut(BaseModel):
+    id: str
+    status: str
+    channel: str
+    to: str = Field(..., description="The destination, masked.")
+    purpose: str | None = None
+    expires_at: datetime
+    send_attempts: int
+    attempts_left: int | None = None
+    resend_available_at: datetime | None = None
+    delivery_status: MessageStatus | None = None
+
+
+class CheckOut(BaseModel):
+    id: str
+    status: str
+    valid: bool
+    attempts_left: int
+
+
+class SecurityInfoOut(BaseModel):
+    id: str
+    kind: str
+    value: str = Field(..., description="Masked.")
+    label: str | None
+    state: str
+    sign_in: bool
+    added_at: datetime
+    verified_at: datetime | None
+    last_used_at: datetime | None
+
+
+class SecurityInfoList(BaseModel):
+    items: list[SecurityInfoOut]
+
+
+class AddStartedOut(BaseModel):
+    item: SecurityInfoOut
+    verification: VerificationOut
+
+
+class StepUpOut(BaseModel):
+    privileged_until: datetime
+
+
+class ActivityOut(BaseModel):
+    id: str
+    type: str
+    created_at: datetime
+    outcome: str
+    ip: str | None
+    user_agent: str | None
+    country: str | None
+    details: dict[str, Any]
+
+
+class ActivityPage(BaseModel):
+    events: list[ActivityOut]
+    next_before: datetime | None
+
+
+class MeOut(BaseModel):
+    account_id: str
+    session_id: str
+    privileged_until: datetime | None
+    security_info: list[SecurityInfoOut]
+
+
+def verification_out(
+    verification: Verification,
+    policy: CodePolicy,
+    now: datetime,
+    delivery_status: MessageStatus | None = None,
+) -> VerificationOut:
+    return VerificationOut(
+        id=verification.id,
+        status=verification.current_status(now).value,
+        channel=verification.channel.value,
+        to=mask(verification.channel, verification.destination),
+        purpose=verification.purpose.value,
+        expires_at=verification.expires_at,
+        send_attempts=verification.send_attempts,
+        attempts_left=verification.attempts_left(policy),
+        resend_available_at=verification.resend_available_at(policy),
+        delivery_status=delivery_status,
+    )
+
+
+def security_info_out(item: SecurityInfo) -> SecurityInfoOut:
+    return SecurityInfoOut(
+        id=item.id,
+        kind=item.kind.value,
+        value=item.masked,
+        label=item.label,
+        state=item.state.value,
+        sign_in=item.sign_in,
+        added_at=item.added_at,
+        verified_at=item.verified_at,
+        last_used_at=item.last_used_at,
+    )
+
+
+def activity_out(event: ActivityEvent) -> ActivityOut:
+    return ActivityOut(
+        id=event.id,
+        type=event.type,
+        created_at=event.created_at,
+        outcome=event.outcome,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        country=event.country,
+        details=event.details,
+    )

@@ -1,0 +1,159 @@
+"""The ``secinfo`` command: serve, worker, migrate and operator commands."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from secinfo.adapters.migrations import migrate as run_migrations
+from secinfo.bootstrap import App, build
+from secinfo.config import ConfigError, Settings, load_settings
+from secinfo.domain.errors import DomainError
+from secinfo.logging import configure_logging
+from secinfo.services import api_keys
+
+cli = typer.Typer(help="secinfo: security info and verification codes.", no_args_is_help=True)
+apikey_cli = typer.Typer(help="Integrator API keys.", no_args_is_help=True)
+cli.add_typer(apikey_cli, name="apikey")
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _with_app(settings: Settings, action: Callable[[App], Awaitable[T]]) -> T:
+    async def run() -> T:
+        app = build(settings)
+        try:
+            return await action(app)
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as error:
+        console.print(f"[red]{error.message}[/red]")
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings()
+    _with_app(settings, lambda app: run_migrations(app.engine))
+    console.print("Database schema is up to date.")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Deliver the outbox in this process.")
+    ] = True,
+    auto_migrate: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Migrate the schema first.")
+    ] = True,
+) -> None:
+    """Run the HTTP service (and, by default, an in-process delivery loop)."""
+    import uvicorn
+
+    from secinfo.api.app import create_app
+
+    settings = _settings()
+    if auto_migrate:
+        _with_app(settings, lambda app: run_migrations(app.engine))
+    host = host or settings.host
+    port = port or settings.port
+    url = f"http://{host}:{port}"
+    console.print(f"secinfo is starting on [bold]{url}[/bold] ({settings.env} mode)")
+    console.print(f"  API reference: {url}/docs   OpenAPI: {url}/openapi.json")
+    if settings.is_development:
+        console.print(f"  Development mailbox (codes land here): {url}/dev/mailbox")
+    application = create_app(build(settings), run_delivery=worker)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@cli.command("worker")
+def run_worker() -> None:
+    """Deliver queued messages until stopped (SIGTERM finishes the batch in flight)."""
+    from secinfo.worker import DeliveryLoop
+
+    settings = _settings()
+
+    async def run(app: App) -> None:
+        loop = DeliveryLoop(app.deliverer)
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(signum, stop.set)
+        loop.start()
+        console.print(f"worker {app.deliverer.worker_id} delivering; Ctrl-C to stop")
+        await stop.wait()
+        await loop.stop()
+
+    _with_app(settings, run)
+
+
+@apikey_cli.command("create")
+def apikey_create(name: str) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    settings = _settings()
+    created = _with_app(settings, lambda app: api_keys.create(app.deps, name))
+    console.print(f"API key [bold]{created.api_key.name}[/bold] ({created.api_key.id}):")
+    # The key itself goes to stdout alone so scripts can capture it.
+    sys.stdout.write(created.key + "\n")
+    sys.stdout.flush()
+    console.print("Store it now: it cannot be shown again.", style="yellow")
+
+
+@apikey_cli.command("list")
+def apikey_list() -> None:
+    """List API keys (never the keys themselves)."""
+    settings = _settings()
+    keys = _with_app(settings, lambda app: api_keys.list_keys(app.deps))
+    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    for key in keys:
+        table.add_row(
+            key.id,
+            key.name,
+            key.prefix + "…",
+            key.created_at.isoformat(timespec="seconds"),
+            key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-",
+        )
+    console.print(table)
+
+
+@apikey_cli.command("revoke")
+def apikey_revoke(api_key_id: str) -> None:
+    """Revoke an API key by id; calls with it are refused from now on."""
+    settings = _settings()
+    revoked = _with_app(settings, lambda app: api_keys.revoke(app.deps, api_key_id))
+    console.print(f"Revoked {revoked.id} ({revoked.name}).")
+
+
+def main() -> None:
+    cli()

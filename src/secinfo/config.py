@@ -1,0 +1,172 @@
+"""Settings: one frozen object from the environment (``SECINFO_*``) and an optional
+TOML file (``SECINFO_CONFIG``), validated at start with messages that name the setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SECINFO_", frozen=True, extra="forbid")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///var/secinfo.db"
+    db_pool_size: int = Field(10, ge=1, le=200)
+    data_dir: Path = Path("var")
+
+    secret_key: str | None = Field(
+        None, description="Server secret for code hashes (32+ characters). Required in production."
+    )
+    encryption_keys: str | None = Field(
+        None,
+        description="Comma-separated base64 32-byte AES keys for message bodies; first seals.",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    product_name: str = Field("secinfo", min_length=1, max_length=40)
+    web_domain: str = Field("localhost", min_length=1, max_length=253)
+    template_dir: Path | None = None
+
+    code_length: int = Field(6, ge=4, le=10)
+    code_alphanumeric: bool = False
+    code_ttl_seconds: int = Field(600, ge=60, le=86400)
+    code_max_checks: int = Field(5, ge=1, le=20)
+    code_max_sends: int = Field(5, ge=1, le=20)
+    resend_cooldown_seconds: int = Field(30, ge=0, le=3600)
+    step_up_window_seconds: int = Field(600, ge=60, le=86400)
+    session_ttl_days: int = Field(30, ge=1, le=365)
+
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65536, ge=1024, le=4 * 1024 * 1024)
+
+    delivery_batch_size: int = Field(50, ge=1, le=1000)
+    delivery_max_attempts: int = Field(8, ge=1, le=100)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError(
+                "must be at least 32 characters (try: python -c "
+                "'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _keys_decode(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for part in value.split(","):
+            try:
+                key = base64.b64decode(part.strip(), validate=True)
+            except ValueError:
+                raise ValueError("each key must be base64") from None
+            if len(key) != 32:
+                raise ValueError(
+                    "each key must be 32 bytes, base64-encoded (try: python -c 'import os,"
+                    "base64; print(base64.b64encode(os.urandom(32)).decode())')"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name for name in ("secret_key", "encryption_keys") if getattr(self, name) is None
+            ]
+            if missing:
+                names = ", ".join(f"SECINFO_{name.upper()}" for name in missing)
+                raise ValueError(f"production needs {names}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlSource(settings_cls))
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    def code_secret(self) -> bytes:
+        return (self.secret_key or _development_secret(self.data_dir)).encode()
+
+    def encryption_key_list(self) -> list[bytes]:
+        if self.encryption_keys:
+            return [base64.b64decode(part.strip()) for part in self.encryption_keys.split(",")]
+        # Development only: derive a key from the server secret.
+        return [hashlib.sha256(b"secinfo-outbox:" + self.code_secret()).digest()]
+
+
+class TomlSource(PydanticBaseSettingsSource):
+    """Values from the TOML file named by SECINFO_CONFIG (top-level keys, no prefix)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("SECINFO_CONFIG")
+        if not path:
+            return {}
+        try:
+            with open(path, "rb") as handle:
+                return tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"SECINFO_CONFIG names {path}, which does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"SECINFO_CONFIG file {path} is not valid TOML: {error}") from None
+
+
+def _development_secret(data_dir: Path) -> str:
+    """A random secret kept in the data folder, so codes survive a restart in development."""
+    path = data_dir / "dev-secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process wrote it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings, turning pydantic's report into one clear message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]) or "settings"
+            env_name = f"SECINFO_{name.upper()}" if problem["loc"] else name
+            lines.append(f"  {env_name}: {problem['msg']}")
+        raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None

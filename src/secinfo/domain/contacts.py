@@ -1,0 +1,95 @@
+"""Contact points: parse, normalise and mask emails and phone numbers.
+
+Emails keep their local part as typed and get an IDNA-encoded, case-folded domain;
+phones are stored in E.164. Masking follows the help article: a phone shows only its
+last two digits, an email the first two characters of its local part.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from secinfo.domain.errors import InvalidEmail, InvalidPhone
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+def normalize_email(raw: str) -> str:
+    """Return ``local@domain`` with the domain in IDNA ASCII form, lower case.
+
+    No DNS lookups: deliverability is proved by the code, not by the resolver.
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidEmail("The email address is empty; type an address like name@example.com.")
+    if len(text) > 254:
+        raise InvalidEmail("The email address is longer than 254 characters.")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidEmail(f"That email address is not valid: {error}") from None
+    local, domain = result.normalized.rsplit("@", 1)
+    ascii_domain = result.ascii_domain or domain
+    return f"{local}@{ascii_domain.lower()}"
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    """Return the number in E.164 (``+14155550100``).
+
+    Without a leading ``+`` a ``default_region`` (ISO 3166 code) is needed.
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidPhone("The phone number is empty; type it with its country code, like +44 ...")
+    if len(text) > 40:
+        raise InvalidPhone("The phone number is too long.")
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone(
+            "That phone number could not be read; type it in international form, "
+            "with a leading + and the country code (for example +14155550100)."
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhone(
+            "That is not a valid phone number for its country; check the digits and the "
+            "country code."
+        )
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def looks_like_phone(raw: str) -> bool:
+    """A sign-in name with no ``@`` is taken as a phone number."""
+    return "@" not in raw
+
+
+def normalize_contact(raw: str, channel: Channel | None = None) -> tuple[Channel, str]:
+    """Work out the channel (unless given) and normalise the value for it."""
+    if channel is None:
+        channel = Channel.SMS if looks_like_phone(raw) else Channel.EMAIL
+    if channel is Channel.EMAIL:
+        return channel, normalize_email(raw)
+    return channel, normalize_phone(raw)
+
+
+def mask_email(email: str) -> str:
+    """``abcdef@example.com`` -> ``ab*****@example.com`` (the local part's first two)."""
+    local, _, domain = email.rpartition("@")
+    # A fixed run of stars: the mask must not tell how long the local part is.
+    return f"{local[:2]}*****@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    """``+14155550189`` -> ``*********89`` (only the last two digits)."""
+    digits = [character for character in phone if character.isdigit()]
+    return "*" * max(len(digits) - 2, 1) + "".join(digits[-2:])
+
+
+def mask(channel: Channel | str, value: str) -> str:
+    return mask_email(value) if Channel(channel) is Channel.EMAIL else mask_phone(value)

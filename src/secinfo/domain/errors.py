@@ -1,0 +1,156 @@
+"""Domain errors: each carries a stable code and what a client needs to act on it.
+
+The HTTP status for every code lives in one table in ``secinfo.api.errors``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+class DomainError(Exception):
+    """A refusal the caller can understand and act upon."""
+
+    code = "error"
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        self.details = {key: value for key, value in details.items() if value is not None}
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        for key, value in self.details.items():
+            body[key] = value.isoformat() if isinstance(value, datetime) else value
+        return body
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    default_message = "The request is not valid."
+
+
+class InvalidEmail(InvalidInput):
+    code = "invalid_email"
+
+
+class InvalidPhone(InvalidInput):
+    code = "invalid_phone"
+
+
+class WeakPassword(InvalidInput):
+    code = "weak_password"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    default_message = "Nothing was found with that id."
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    default_message = "Sign in first: send 'Authorization: Bearer <session token>'."
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    default_message = "That sign-in name and password do not match an account."
+
+
+class AccountNotVerified(DomainError):
+    code = "account_not_verified"
+    default_message = (
+        "This account's sign-in name has not been verified yet: finish sign-up with the code "
+        "we sent, or sign up again to get a new one."
+    )
+
+
+class InvalidApiKey(DomainError):
+    code = "invalid_api_key"
+    default_message = "Send a valid API key as 'Authorization: Bearer <key>'."
+
+
+class StepUpRequired(DomainError):
+    code = "step_up_required"
+    default_message = (
+        "This action needs a recent verification: start one with POST /v1/me/step-up, "
+        "then check the code, and try again within the privileged window."
+    )
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class SignInNameTaken(Conflict):
+    code = "sign_in_name_taken"
+    default_message = "That email or phone is already a sign-in name of another account."
+
+
+class AlreadyRegistered(Conflict):
+    code = "already_registered"
+    default_message = "That contact is already part of your security info."
+
+
+class LastSecurityInfo(Conflict):
+    code = "last_security_info"
+    default_message = (
+        "This is the last security info that can receive codes: add new security info first, "
+        "then remove this one."
+    )
+
+
+class LastSignInName(Conflict):
+    code = "last_sign_in_name"
+    default_message = "At least one sign-in name must stay switched on."
+
+
+class NotVerifiedYet(Conflict):
+    code = "not_verified_yet"
+    default_message = "Only verified security info can be used for this."
+
+
+class CodeNotSupported(Conflict):
+    code = "channel_not_supported"
+    default_message = "This kind of security info cannot receive codes."
+
+
+# Verification-code errors -------------------------------------------------------------
+
+
+class VerificationNotPending(DomainError):
+    code = "verification_not_pending"
+    default_message = "This verification has ended; start a new one."
+
+
+class VerificationExpired(VerificationNotPending):
+    code = "verification_expired"
+    default_message = "The code has expired; start a new verification."
+
+
+class MaxAttemptsReached(VerificationNotPending):
+    code = "max_attempts_reached"
+    default_message = "Too many wrong codes for this verification; start a new one."
+
+
+class MaxSendAttemptsReached(DomainError):
+    code = "max_send_attempts_reached"
+    default_message = "No more codes can be sent for this verification; start a new one later."
+
+
+class ResendCooldown(DomainError):
+    code = "resend_cooldown"
+    default_message = "A code was sent a moment ago; wait before asking for another."
+
+
+class InvalidCode(DomainError):
+    code = "invalid_code"
+    default_message = "That code is not right. Check the latest message and try again."
+
+
+class TooManyRequests(DomainError):
+    code = "rate_limited"
+    default_message = "Too many requests; try again later."

@@ -1,0 +1,39 @@
+"""What every service needs, built once by ``bootstrap`` and passed in."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from secinfo.domain.codes import CodeHasher
+from secinfo.domain.verification import CodePolicy
+from secinfo.ports import Clock, MessageRenderer, PasswordHasher, UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    product_name: str = "secinfo"
+    # The origin the WebOTP line binds SMS codes to: "@<domain> #<code>".
+    web_domain: str = "localhost"
+    session_ttl: timedelta = timedelta(days=30)
+    step_up_window: timedelta = timedelta(minutes=10)
+    code_policy: CodePolicy = field(default_factory=CodePolicy)
+
+
+@dataclass
+class Deps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    passwords: PasswordHasher
+    codes: CodeHasher
+    renderer: MessageRenderer
+    config: ServiceConfig = field(default_factory=ServiceConfig)
+    # Called after a commit that queued messages, to wake an in-process delivery loop.
+    outbox_wakeup: Callable[[], None] = lambda: None
+
+
+def new_id(prefix: str) -> str:
+    """Random, URL-safe, 128-bit ids with a readable prefix (``ver_…``)."""
+    return f"{prefix}_{secrets.token_hex(16)}"

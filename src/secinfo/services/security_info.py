@@ -1,0 +1,276 @@
+"""Managing security info (§4): list, add with a code, label, remove, sign-in names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from secinfo.domain.contacts import normalize_contact
+from secinfo.domain.errors import (
+    AlreadyRegistered,
+    InvalidInput,
+    LastSecurityInfo,
+    LastSignInName,
+    NotFound,
+    NotVerifiedYet,
+    SignInNameTaken,
+)
+from secinfo.domain.events import EventTag
+from secinfo.domain.model import InfoKind, InfoState, RequestContext, SecurityInfo, Session
+from secinfo.domain.verification import Purpose, Verification
+from secinfo.ports import UnitOfWork
+from secinfo.services import activity
+from secinfo.services import verification as codes
+from secinfo.services.accounts import require_privileged
+from secinfo.services.deps import Deps, new_id
+from secinfo.services.messages import masked_account_name, notify_contacts
+
+MAX_LABEL_LENGTH = 64
+MAX_ITEMS_PER_ACCOUNT = 20
+
+
+@dataclass(frozen=True)
+class AddStarted:
+    item: SecurityInfo
+    verification: Verification
+
+
+async def list_info(deps: Deps, account_id: str) -> list[SecurityInfo]:
+    async with deps.uow() as uow:
+        return await uow.security_info.list_for_account(account_id)
+
+
+def _clean_label(label: str | None) -> str | None:
+    if label is None:
+        return None
+    label = " ".join(label.split())
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidInput(f"A label may have at most {MAX_LABEL_LENGTH} characters.")
+    return label or None
+
+
+async def _owned_item(uow: UnitOfWork, session: Session, item_id: str) -> SecurityInfo:
+    item = await uow.security_info.get(item_id)
+    if item is None or item.account_id != session.account_id or item.state is InfoState.REMOVED:
+        raise NotFound("No security info with that id on your account.")
+    return item
+
+
+async def add(
+    deps: Deps,
+    session: Session,
+    kind: InfoKind,
+    value: str,
+    label: str | None,
+    context: RequestContext,
+) -> AddStarted:
+    """Add an email or phone; it becomes active once the code sent to it is typed back."""
+    channel = kind.channel
+    if channel is None:
+        raise InvalidInput("Only 'email' and 'phone' security info can be added this way.")
+    _, normalized = normalize_contact(value, channel)
+    label = _clean_label(label)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        items = await uow.security_info.list_for_account(session.account_id)
+        if any(item.state is InfoState.ACTIVE for item in items):
+            require_privileged(deps, session)
+        same = [item for item in items if item.kind is kind and item.value == normalized]
+        if any(item.state is not InfoState.PENDING for item in same):
+            raise AlreadyRegistered()
+        if len(items) - len(same) >= MAX_ITEMS_PER_ACCOUNT:
+            raise InvalidInput(
+                f"An account may hold at most {MAX_ITEMS_PER_ACCOUNT} security info items; "
+                "remove one you no longer use first."
+            )
+        for stale in same:  # an earlier unfinished add of the same value is replaced
+            stale.state = InfoState.REMOVED
+            stale.removed_at = now
+            await uow.security_info.update(stale)
+        account = await uow.accounts.get(session.account_id)
+        item = SecurityInfo(
+            id=new_id("inf"),
+            account_id=session.account_id,
+            kind=kind,
+            value=normalized,
+            state=InfoState.PENDING,
+            added_at=now,
+            label=label,
+        )
+        await uow.security_info.add(item)
+        verification = codes.new_verification(
+            deps,
+            purpose=Purpose.ADD_INFO,
+            channel=channel,
+            destination=normalized,
+            account_id=session.account_id,
+            subject_id=item.id,
+            session_id=session.id,
+            locale=account.locale if account else "en",
+        )
+        await codes.start(deps, uow, verification, masked_account_name(items))
+        await activity.record(
+            deps,
+            uow,
+            session.account_id,
+            EventTag.SECURITY_INFO_ADDED,
+            context,
+            outcome="pending",
+            item_id=item.id,
+            kind=kind.value,
+        )
+        await uow.commit()
+    deps.outbox_wakeup()
+    return AddStarted(item, verification)
+
+
+async def confirm_add(
+    deps: Deps,
+    session: Session,
+    item_id: str,
+    verification_id: str,
+    code: str,
+    context: RequestContext,
+) -> SecurityInfo:
+    """Type back the code sent to the new contact; every other contact is told."""
+    async with deps.uow() as uow:
+        item = await _owned_item(uow, session, item_id)
+        verification = await codes.load_for_holder(
+            uow, verification_id, session.account_id, {Purpose.ADD_INFO}
+        )
+        if verification.subject_id != item.id:
+            raise NotFound("That verification does not belong to this security info.")
+        outcome = await codes.check(deps, uow, verification, code)
+        if outcome.valid:
+            now = deps.clock.now()
+            item.state = InfoState.ACTIVE
+            item.verified_at = now
+            item.last_used_at = now
+            await uow.security_info.update(item)
+            await activity.record(
+                deps,
+                uow,
+                session.account_id,
+                EventTag.SECURITY_INFO_VERIFIED,
+                context,
+                item_id=item.id,
+                kind=item.kind.value,
+            )
+            account = await uow.accounts.get(session.account_id)
+            if account is not None:
+                await notify_contacts(
+                    deps,
+                    uow,
+                    account,
+                    "security_info_added",
+                    {"kind": item.kind.value, "added": item.masked},
+                )
+        else:
+            await activity.record(
+                deps,
+                uow,
+                session.account_id,
+                EventTag.CODE_CHECK_FAILED,
+                context,
+                outcome="wrong_code",
+                purpose=Purpose.ADD_INFO.value,
+            )
+        await uow.commit()
+    codes.raise_if_invalid(outcome)
+    deps.outbox_wakeup()
+    return item
+
+
+async def update_label(
+    deps: Deps, session: Session, item_id: str, label: str | None, context: RequestContext
+) -> SecurityInfo:
+    cleaned = _clean_label(label)
+    async with deps.uow() as uow:
+        item = await _owned_item(uow, session, item_id)
+        item.label = cleaned
+        await uow.security_info.update(item)
+        await activity.record(
+            deps,
+            uow,
+            session.account_id,
+            EventTag.SECURITY_INFO_UPDATED,
+            context,
+            item_id=item.id,
+        )
+        await uow.commit()
+    return item
+
+
+async def remove(
+    deps: Deps, session: Session, item_id: str, context: RequestContext
+) -> SecurityInfo:
+    """Remove one item at once, while other info that can receive codes remains."""
+    require_privileged(deps, session)
+    async with deps.uow() as uow:
+        item = await _owned_item(uow, session, item_id)
+        items = await uow.security_info.list_for_account(session.account_id)
+        others = [other for other in items if other.id != item.id]
+        if item.can_receive_codes and not any(other.can_receive_codes for other in others):
+            raise LastSecurityInfo()
+        if (
+            item.sign_in
+            and item.state is InfoState.ACTIVE
+            and not any(other.sign_in and other.state is InfoState.ACTIVE for other in others)
+        ):
+            raise LastSignInName(
+                "This is your only sign-in name: switch another email or phone on as a "
+                "sign-in name first."
+            )
+        was_active = item.state is InfoState.ACTIVE
+        item.state = InfoState.REMOVED
+        item.removed_at = deps.clock.now()
+        item.sign_in = False
+        await uow.security_info.update(item)
+        await activity.record(
+            deps,
+            uow,
+            session.account_id,
+            EventTag.SECURITY_INFO_REMOVED,
+            context,
+            item_id=item.id,
+            kind=item.kind.value,
+        )
+        account = await uow.accounts.get(session.account_id)
+        if account is not None and was_active:
+            await notify_contacts(
+                deps,
+                uow,
+                account,
+                "security_info_removed",
+                {"kind": item.kind.value, "removed": item.masked},
+                also=(item,),
+            )
+        await uow.commit()
+    deps.outbox_wakeup()
+    return item
+
+
+async def set_sign_in(
+    deps: Deps, session: Session, item_id: str, enabled: bool, context: RequestContext
+) -> SecurityInfo:
+    """Switch a verified email or phone on or off as a sign-in name (§4 sign-in options)."""
+    require_privileged(deps, session)
+    async with deps.uow() as uow:
+        item = await _owned_item(uow, session, item_id)
+        if item.state is not InfoState.ACTIVE or item.channel is None:
+            raise NotVerifiedYet("Only a verified email or phone can be a sign-in name.")
+        if item.sign_in == enabled:
+            return item
+        if enabled:
+            holder = await uow.security_info.find_sign_in_name(item.value)
+            if holder is not None and holder.account_id != item.account_id:
+                raise SignInNameTaken()
+        else:
+            items = await uow.security_info.list_for_account(session.account_id)
+            if not any(other.sign_in and other.id != item.id for other in items):
+                raise LastSignInName()
+        item.sign_in = enabled
+        await uow.security_info.update(item)
+        tag = EventTag.SIGN_IN_NAME_ENABLED if enabled else EventTag.SIGN_IN_NAME_DISABLED
+        await activity.record(deps, uow, session.account_id, tag, context, item_id=item.id)
+        await uow.commit()
+    return item

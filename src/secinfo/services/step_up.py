@@ -1,0 +1,77 @@
+"""Step-up (§6): a code check makes a session privileged for a short window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from secinfo.domain.errors import CodeNotSupported, NotFound
+from secinfo.domain.events import EventTag
+from secinfo.domain.model import RequestContext, Session
+from secinfo.domain.verification import Purpose, Verification
+from secinfo.services import activity
+from secinfo.services import verification as codes
+from secinfo.services.deps import Deps
+from secinfo.services.messages import masked_account_name
+
+
+async def start(deps: Deps, session: Session, item_id: str) -> Verification:
+    """Send a step-up code to one of the holder's active contacts."""
+    async with deps.uow() as uow:
+        item = await uow.security_info.get(item_id)
+        if item is None or item.account_id != session.account_id:
+            raise NotFound("No security info with that id on your account.")
+        channel = item.channel
+        if channel is None or not item.can_receive_codes:
+            raise CodeNotSupported("Choose an active email or phone to receive the code.")
+        account = await uow.accounts.get(session.account_id)
+        items = await uow.security_info.list_for_account(session.account_id)
+        verification = codes.new_verification(
+            deps,
+            purpose=Purpose.STEP_UP,
+            channel=channel,
+            destination=item.value,
+            account_id=session.account_id,
+            subject_id=item.id,
+            session_id=session.id,
+            locale=account.locale if account else "en",
+        )
+        await codes.start(deps, uow, verification, masked_account_name(items))
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification
+
+
+async def check(
+    deps: Deps, session: Session, verification_id: str, code: str, context: RequestContext
+) -> datetime:
+    """Check the code; on success the session is privileged until the returned time."""
+    async with deps.uow() as uow:
+        verification = await codes.load_for_holder(
+            uow, verification_id, session.account_id, {Purpose.STEP_UP}
+        )
+        if verification.session_id != session.id:
+            raise NotFound("No verification with that id is waiting for this session.")
+        outcome = await codes.check(deps, uow, verification, code)
+        now = deps.clock.now()
+        if outcome.valid:
+            session.privileged_until = now + deps.config.step_up_window
+            await uow.sessions.update(session)
+            item = await uow.security_info.get(verification.subject_id or "")
+            if item is not None:
+                item.last_used_at = now
+                await uow.security_info.update(item)
+            await activity.record(deps, uow, session.account_id, EventTag.STEP_UP_SUCCESS, context)
+        else:
+            await activity.record(
+                deps,
+                uow,
+                session.account_id,
+                EventTag.CODE_CHECK_FAILED,
+                context,
+                outcome="wrong_code",
+                purpose=Purpose.STEP_UP.value,
+            )
+        await uow.commit()
+    codes.raise_if_invalid(outcome)
+    assert session.privileged_until is not None
+    return session.privileged_until

@@ -1,0 +1,128 @@
+"""Verification codes (§3): start, resend and check, shared by every flow.
+
+These helpers run inside the caller's unit of work so the code message commits with
+the verification that caused it. Flow modules (sign-up, step-up, add info, the Verify
+API) decide *what* is being verified; this module owns *how*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from secinfo.domain.codes import generate_code
+from secinfo.domain.contacts import Channel, mask
+from secinfo.domain.errors import InvalidCode, NotFound
+from secinfo.domain.verification import Purpose, Status, Verification
+from secinfo.ports import UnitOfWork
+from secinfo.services.deps import Deps, new_id
+from secinfo.services.messages import masked_account_name, queue_code
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    verification: Verification
+    valid: bool
+    attempts_left: int
+
+
+def new_verification(
+    deps: Deps,
+    *,
+    purpose: Purpose,
+    channel: Channel,
+    destination: str,
+    locale: str = "en",
+    account_id: str | None = None,
+    api_key_id: str | None = None,
+    subject_id: str | None = None,
+    session_id: str | None = None,
+) -> Verification:
+    now = deps.clock.now()
+    return Verification(
+        id=new_id("ver"),
+        purpose=purpose,
+        channel=channel,
+        destination=destination,
+        created_at=now,
+        expires_at=now + deps.config.code_policy.ttl,
+        account_id=account_id,
+        api_key_id=api_key_id,
+        subject_id=subject_id,
+        session_id=session_id,
+        locale=locale,
+    )
+
+
+async def send_new_code(
+    deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
+) -> None:
+    """Generate a code, record the send (cool-down and send ceiling apply) and queue it."""
+    policy = deps.config.code_policy
+    code = generate_code(policy.length, policy.alphanumeric)
+    verification.record_send(deps.codes.hash(verification.id, code), deps.clock.now(), policy)
+    account = masked_account or mask(verification.channel, verification.destination)
+    await queue_code(deps, uow, verification, code, account)
+
+
+async def start(
+    deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
+) -> Verification:
+    await send_new_code(deps, uow, verification, masked_account)
+    await uow.verifications.add(verification)
+    return verification
+
+
+async def resend(
+    deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
+) -> Verification:
+    await send_new_code(deps, uow, verification, masked_account)
+    await uow.verifications.update(verification)
+    return verification
+
+
+async def check(deps: Deps, uow: UnitOfWork, verification: Verification, code: str) -> CheckOutcome:
+    """Check a code and store the result. The caller commits even when it is wrong."""
+    policy = deps.config.code_policy
+    valid = verification.check(code, deps.clock.now(), policy, deps.codes)
+    await uow.verifications.update(verification)
+    return CheckOutcome(verification, valid, verification.attempts_left(policy))
+
+
+def raise_if_invalid(outcome: CheckOutcome) -> None:
+    """For holder flows a wrong code is an error (after its attempt was committed)."""
+    if outcome.valid:
+        return
+    if outcome.verification.status is Status.MAX_ATTEMPTS_REACHED:
+        raise InvalidCode(
+            "That code is not right, and that was the last try for this verification: "
+            "ask for a new code.",
+            attempts_left=0,
+        )
+    raise InvalidCode(attempts_left=outcome.attempts_left)
+
+
+async def load_for_holder(
+    uow: UnitOfWork, verification_id: str, account_id: str | None, purposes: set[Purpose]
+) -> Verification:
+    """Fetch a verification the caller may act on; anything else is 'not found'."""
+    verification = await uow.verifications.get_for_update(verification_id)
+    if (
+        verification is None
+        or verification.purpose not in purposes
+        or (account_id is not None and verification.account_id != account_id)
+    ):
+        raise NotFound("No verification with that id is waiting for you.")
+    return verification
+
+
+async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -> Verification:
+    """ "I didn't get a code": a new code on the holder's own open verification."""
+    async with deps.uow() as uow:
+        verification = await load_for_holder(
+            uow, verification_id, account_id, {Purpose.ADD_INFO, Purpose.STEP_UP}
+        )
+        items = await uow.security_info.list_for_account(account_id)
+        await resend(deps, uow, verification, masked_account_name(items))
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification

@@ -1,0 +1,80 @@
+"""The Verify-style API for integrators (§9): send a code to X, check it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from secinfo.domain.contacts import Channel, normalize_contact
+from secinfo.domain.errors import NotFound
+from secinfo.domain.model import ApiKey, MessageStatus
+from secinfo.domain.verification import Purpose, Verification
+from secinfo.ports import UnitOfWork
+from secinfo.services import verification as codes
+from secinfo.services.deps import Deps
+from secinfo.services.verification import CheckOutcome
+
+
+@dataclass(frozen=True)
+class VerificationView:
+    verification: Verification
+    delivery_status: MessageStatus | None = None
+
+
+async def start(
+    deps: Deps, api_key: ApiKey, to: str, channel: Channel, locale: str = "en"
+) -> Verification:
+    """Send a code. A second start for the same ``to`` while one is pending resends on it."""
+    channel, destination = normalize_contact(to, channel)
+    async with deps.uow() as uow:
+        pending = await uow.verifications.find_pending_for_api_key(
+            api_key.id, channel, destination, deps.clock.now()
+        )
+        if pending is not None:
+            await codes.resend(deps, uow, pending)
+            verification = pending
+        else:
+            verification = codes.new_verification(
+                deps,
+                purpose=Purpose.INTEGRATOR,
+                channel=channel,
+                destination=destination,
+                api_key_id=api_key.id,
+                locale=locale,
+            )
+            await codes.start(deps, uow, verification)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification
+
+
+async def _owned(uow: UnitOfWork, api_key: ApiKey, verification_id: str) -> Verification:
+    verification = await uow.verifications.get_for_update(verification_id)
+    if verification is None or verification.api_key_id != api_key.id:
+        raise NotFound("No verification with that id was started with this API key.")
+    return verification
+
+
+async def check(deps: Deps, api_key: ApiKey, verification_id: str, code: str) -> CheckOutcome:
+    async with deps.uow() as uow:
+        verification = await _owned(uow, api_key, verification_id)
+        outcome = await codes.check(deps, uow, verification, code)
+        await uow.commit()
+    return outcome
+
+
+async def cancel(deps: Deps, api_key: ApiKey, verification_id: str) -> Verification:
+    async with deps.uow() as uow:
+        verification = await _owned(uow, api_key, verification_id)
+        verification.cancel(deps.clock.now())
+        await uow.verifications.update(verification)
+        await uow.commit()
+    return verification
+
+
+async def fetch(deps: Deps, api_key: ApiKey, verification_id: str) -> VerificationView:
+    async with deps.uow() as uow:
+        verification = await uow.verifications.get(verification_id)
+        if verification is None or verification.api_key_id != api_key.id:
+            raise NotFound("No verification with that id was started with this API key.")
+        status = await uow.outbox.latest_status_for_verification(verification.id)
+    return VerificationView(verification, status)
