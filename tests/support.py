@@ -34,6 +34,8 @@ class MovableClock:
         self.current = start or datetime.now(UTC)
 
     def now(self) -> datetime:
+        """Time moves on a little at every reading, as it does; tests move it further."""
+        self.current += timedelta(microseconds=1000)
         return self.current
 
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> None:

@@ -96,8 +96,10 @@ class Outbox(Protocol):
 class ActivityLog(Protocol):
     async def add(self, event: ActivityEvent) -> None: ...
     async def list_for_account(
-        self, account_id: str, limit: int, before: datetime | None = None
-    ) -> list[ActivityEvent]: ...
+        self, account_id: str, limit: int, before: str | None = None
+    ) -> list[ActivityEvent]:
+        """Newest first; ``before`` is the id of the last event of the previous page."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, Response
 
 from secinfo.api import schemas
@@ -203,10 +201,10 @@ async def recent_activity(
     session: SessionDep,
     deps: DepsDep,
     limit: int = Query(50, ge=1, le=200),
-    before: datetime | None = None,
+    before: str | None = Query(None, max_length=64, description="Event id: the page after it."),
 ) -> schemas.ActivityPage:
     events = await activity.recent(deps, session.account_id, limit, before)
     return schemas.ActivityPage(
         events=[schemas.activity_out(event) for event in events],
-        next_before=events[-1].created_at if len(events) == limit else None,
+        next_before=events[-1].id if len(events) == limit else None,
     )

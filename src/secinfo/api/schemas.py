@@ -133,7 +133,7 @@ class ActivityOut(BaseModel):
 
 class ActivityPage(BaseModel):
     events: list[ActivityOut]
-    next_before: datetime | None
+    next_before: str | None = Field(None, description="Pass as ?before= for the next page.")
 
 
 class MeOut(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from secinfo.domain.events import EventTag
@@ -36,7 +35,7 @@ async def record(
 
 
 async def recent(
-    deps: Deps, account_id: str, limit: int = 50, before: datetime | None = None
+    deps: Deps, account_id: str, limit: int = 50, before: str | None = None
 ) -> list[ActivityEvent]:
     async with deps.uow() as uow:
         return await uow.activity.list_for_account(account_id, min(max(limit, 1), 200), before)

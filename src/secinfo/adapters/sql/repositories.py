@@ -355,19 +355,24 @@ class SqlActivity:
         await self.connection.execute(activity_events.insert().values(values))
 
     async def list_for_account(
-        self, account_id: str, limit: int, before: datetime | None = None
+        self, account_id: str, limit: int, before: str | None = None
     ) -> list[ActivityEvent]:
+        """Newest first; ``before`` is the id of the last event of the previous page."""
         query = activity_events.select().where(activity_events.c.account_id == account_id)
         if before is not None:
-            query = query.where(activity_events.c.created_at < before)
-        rows = await self.connection.execute(
-            query.order_by(activity_events.c.created_at.desc(), activity_events.c.id.desc()).limit(
-                limit
+            cursor = (
+                sa.select(activity_events.c.seq)
+                .where(activity_events.c.id == before)
+                .scalar_subquery()
             )
+            query = query.where(activity_events.c.seq < cursor)
+        rows = await self.connection.execute(
+            query.order_by(activity_events.c.seq.desc()).limit(limit)
         )
         events = []
         for row in rows:
             values = _fields(row)
+            values.pop("seq")
             values["details"] = json.loads(values["details"])
             events.append(ActivityEvent(**values))
         return events

@@ -173,7 +173,9 @@ dev_mailbox = sa.Table(
 activity_events = sa.Table(
     "activity_events",
     metadata,
-    sa.Column("id", ID, primary_key=True),
+    # Insertion order: events of one instant still page in the order they happened.
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("id", ID, nullable=False, unique=True),
     sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -182,5 +184,5 @@ activity_events = sa.Table(
     sa.Column("user_agent", sa.String(512)),
     sa.Column("country", sa.String(2)),
     sa.Column("details", sa.Text(), nullable=False),
-    sa.Index("ix_activity_events_account_created", "account_id", "created_at"),
+    sa.Index("ix_activity_events_account_seq", "account_id", "seq"),
 )

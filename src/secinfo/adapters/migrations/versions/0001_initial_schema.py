@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 08:16:47.308393
+Create Date: 2026-11-27 08:21:28.295926
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 
 
@@ -102,6 +103,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_verifications_lookup', ['api_key_id', 'destination', 'status'], unique=False)
 
     op.create_table('activity_events',
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('account_id', sa.String(length=40), nullable=False),
     sa.Column('type', sa.String(length=64), nullable=False),
@@ -112,10 +114,11 @@ def upgrade() -> None:
     sa.Column('country', sa.String(length=2), nullable=True),
     sa.Column('details', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_activity_events_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_activity_events'))
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_activity_events')),
+    sa.UniqueConstraint('id', name=op.f('uq_activity_events_id'))
     )
     with op.batch_alter_table('activity_events', schema=None) as batch_op:
-        batch_op.create_index('ix_activity_events_account_created', ['account_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_activity_events_account_seq', ['account_id', 'seq'], unique=False)
 
     op.create_table('security_info',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -169,7 +172,7 @@ def downgrade() -> None:
 
     op.drop_table('security_info')
     with op.batch_alter_table('activity_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_activity_events_account_created')
+        batch_op.drop_index('ix_activity_events_account_seq')
 
     op.drop_table('activity_events')
     with op.batch_alter_table('verifications', schema=None) as batch_op:
