@@ -1,0 +1,3 @@
+from secinfo.cli import main
+
+main()
