@@ -5,6 +5,7 @@ Pure: every method takes ``now`` and returns what happened; storage is elsewhere
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -113,7 +114,7 @@ class Verification:
         available_at = self.resend_available_at(policy)
         if available_at is not None and now < available_at:
             raise ResendCooldown(
-                retry_after=max(int((available_at - now).total_seconds() + 0.999), 1)
+                retry_after=max(math.ceil((available_at - now).total_seconds()), 1)
             )
         self.codes.append(SentCode(code_hash, now))
         self.send_attempts += 1

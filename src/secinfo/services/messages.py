@@ -73,13 +73,15 @@ async def notify_contacts(
     context: dict[str, object],
     *,
     also: tuple[SecurityInfo, ...] = (),
+    exclude: tuple[str, ...] = (),
 ) -> int:
-    """Send a security notice to every active contact of the account (and ``also``)."""
+    """Send a security notice to every active contact of the account (and ``also``),
+    except the items whose ids are in ``exclude``."""
     items = [item for item in await uow.security_info.list_for_account(account.id)]
     recipients: dict[tuple[str, str], SecurityInfo] = {}
     for item in [*items, *also]:
         channel = item.channel
-        if channel is None:
+        if channel is None or item.id in exclude:
             continue
         if item.state.value != "active" and item not in also:
             continue

@@ -163,6 +163,7 @@ async def confirm_add(
                     account,
                     "security_info_added",
                     {"kind": item.kind.value, "added": item.masked},
+                    exclude=(item.id,),  # it just proved itself with a code
                 )
         else:
             await activity.record(
