@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secinfo.adapters.clock import SystemClock
 from secinfo.adapters.delivery.devmailbox import DevMailbox
+from secinfo.adapters.delivery.sms import TwilioSender, WebhookSender
+from secinfo.adapters.delivery.smtp import SmtpConfig, SmtpSender
 from secinfo.adapters.delivery.templates import JinjaRenderer
 from secinfo.adapters.passwords import Argon2Passwords
 from secinfo.adapters.secretbox import SecretBox
 from secinfo.adapters.sql.database import create_engine
 from secinfo.adapters.sql.outbox_queue import SqlOutboxQueue
 from secinfo.adapters.sql.uow import SqlUnitOfWorkFactory
-from secinfo.config import Settings
+from secinfo.config import ConfigError, Settings
 from secinfo.domain.codes import CodeHasher
 from secinfo.domain.contacts import Channel
 from secinfo.domain.verification import CodePolicy
@@ -33,8 +37,11 @@ class App:
     deps: Deps
     deliverer: Deliverer
     mailbox: DevMailbox | None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
+        for close in self.closers:
+            await close()
         await self.engine.dispose()
 
 
@@ -67,12 +74,9 @@ def build(
     box = SecretBox(settings.encryption_key_list())
     clock = clock or SystemClock()
     mailbox = DevMailbox(engine) if settings.is_development else None
+    renderer = JinjaRenderer(settings.template_dir)
     if senders is None:
-        if mailbox is None:
-            raise RuntimeError(
-                "production needs real senders: SMTP and SMS come with the delivery settings"
-            )
-        senders = {Channel.EMAIL: mailbox, Channel.SMS: mailbox}
+        senders = delivery_senders(settings, mailbox, renderer)
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engine, box),
         clock=clock,
@@ -81,14 +85,95 @@ def build(
             time_cost=settings.argon2_time_cost, memory_cost_kib=settings.argon2_memory_kib
         ),
         codes=CodeHasher(settings.code_secret()),
-        renderer=JinjaRenderer(settings.template_dir),
+        renderer=renderer,
         config=service_config(settings),
     )
     deliverer = Deliverer(
         queue=SqlOutboxQueue(engine, box),
         senders=senders,
         clock=clock,
-        retry=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+        retry=RetryPolicy(
+            first_delay=timedelta(seconds=settings.delivery_retry_first_seconds),
+            max_delay=timedelta(seconds=settings.delivery_retry_max_seconds),
+            max_attempts=settings.delivery_max_attempts,
+        ),
         batch_size=settings.delivery_batch_size,
+        lease_seconds=settings.delivery_lease_seconds,
+        send_timeout=settings.delivery_send_timeout_seconds,
+        concurrency=settings.delivery_concurrency,
     )
-    return App(settings=settings, engine=engine, deps=deps, deliverer=deliverer, mailbox=mailbox)
+    closers: list[Callable[[], Awaitable[None]]] = [
+        sender.close
+        for sender in dict.fromkeys(senders.values())
+        if isinstance(sender, SmtpSender | TwilioSender | WebhookSender)
+    ]
+    return App(
+        settings=settings,
+        engine=engine,
+        deps=deps,
+        deliverer=deliverer,
+        mailbox=mailbox,
+        closers=closers,
+    )
+
+
+# -- delivery: which sender serves each channel ------------------------------------------
+def delivery_senders(
+    settings: Settings, mailbox: DevMailbox | None, renderer: JinjaRenderer
+) -> dict[Channel, MessageSender]:
+    """A configured channel uses its real sender; an unconfigured one the development
+    mailbox, which production does not have (settings validation names what is missing)."""
+    senders: dict[Channel, MessageSender] = {}
+    if settings.smtp_host:
+        senders[Channel.EMAIL] = smtp_sender(settings, renderer)
+    if settings.sms_provider == "twilio":
+        senders[Channel.SMS] = TwilioSender(
+            account_sid=settings.sms_twilio_account_sid or "",
+            auth_token=(
+                settings.sms_twilio_auth_token.get_secret_value()
+                if settings.sms_twilio_auth_token
+                else ""
+            ),
+            sender=settings.sms_from or "",
+            base_url=settings.sms_twilio_base_url,
+            timeout=settings.sms_timeout_seconds,
+            max_connections=settings.sms_max_connections,
+        )
+    elif settings.sms_provider == "webhook":
+        senders[Channel.SMS] = WebhookSender(
+            url=settings.sms_webhook_url or "",
+            body_template=settings.sms_webhook_body,
+            method=settings.sms_webhook_method,
+            headers=dict(settings.sms_webhook_headers),
+            sender=settings.sms_from or "",
+            id_field=settings.sms_webhook_id_field,
+            timeout=settings.sms_timeout_seconds,
+            max_connections=settings.sms_max_connections,
+        )
+    for channel, setting in ((Channel.EMAIL, "SMTP_HOST"), (Channel.SMS, "SMS_PROVIDER")):
+        if channel not in senders:
+            if mailbox is None:
+                raise ConfigError(f"production needs SECINFO_{setting} to send {channel.value}")
+            senders[channel] = mailbox
+    return senders
+
+
+def smtp_sender(settings: Settings, renderer: JinjaRenderer) -> SmtpSender:
+    tls_context = None
+    if settings.smtp_ca_file is not None:
+        tls_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
+    return SmtpSender(
+        SmtpConfig(
+            host=settings.smtp_host or "",
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            timeout=settings.smtp_timeout_seconds,
+            from_address=settings.smtp_from_address or "",
+            from_name=settings.smtp_from_name or settings.product_name,
+            tls_context=tls_context,
+            max_connections=settings.smtp_max_connections,
+        ),
+        html=renderer.email_html,
+    )

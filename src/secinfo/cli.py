@@ -14,6 +14,7 @@ from rich.table import Table
 
 from secinfo.adapters.migrations import migrate as run_migrations
 from secinfo.bootstrap import App, build
+from secinfo.cli_outbox import outbox_cli
 from secinfo.config import ConfigError, Settings, load_settings
 from secinfo.domain.errors import DomainError
 from secinfo.logging import configure_logging
@@ -22,6 +23,7 @@ from secinfo.services import api_keys
 cli = typer.Typer(help="secinfo: security info and verification codes.", no_args_is_help=True)
 apikey_cli = typer.Typer(help="Integrator API keys.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
+cli.add_typer(outbox_cli, name="outbox")
 console = Console()
 T = TypeVar("T")
 
@@ -97,14 +99,22 @@ def serve(
 
 
 @cli.command("worker")
-def run_worker() -> None:
-    """Deliver queued messages until stopped (SIGTERM finishes the batch in flight)."""
+def run_worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port.")
+    ] = None,
+) -> None:
+    """Deliver queued messages until stopped (SIGTERM finishes the sends in flight)."""
     from secinfo.worker import DeliveryLoop
 
     settings = _settings()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=settings.host)
 
     async def run(app: App) -> None:
-        loop = DeliveryLoop(app.deliverer)
+        loop = DeliveryLoop(app.deliverer, idle_seconds=settings.delivery_poll_seconds)
         stop = asyncio.Event()
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -113,6 +123,7 @@ def run_worker() -> None:
         console.print(f"worker {app.deliverer.worker_id} delivering; Ctrl-C to stop")
         await stop.wait()
         await loop.stop()
+        console.print(f"worker {app.deliverer.worker_id} stopped")
 
     _with_app(settings, run)
 

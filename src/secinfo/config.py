@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -56,6 +57,88 @@ class Settings(BaseSettings):
 
     delivery_batch_size: int = Field(50, ge=1, le=1000)
     delivery_max_attempts: int = Field(8, ge=1, le=100)
+
+    # -- delivery: workers, SMTP email, SMS ----------------------------------------------
+    delivery_lease_seconds: int = Field(120, ge=5, le=3600)
+    delivery_send_timeout_seconds: float = Field(60, gt=0, le=600)
+    delivery_concurrency: int = Field(10, ge=1, le=200)
+    delivery_retry_first_seconds: float = Field(5, gt=0, le=3600)
+    delivery_retry_max_seconds: float = Field(900, gt=0, le=86400)
+    delivery_poll_seconds: float = Field(1.0, gt=0, le=60)
+
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(None, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(30, gt=0, le=300)
+    smtp_from_address: str | None = None
+    smtp_from_name: str | None = None
+    smtp_ca_file: Path | None = None
+    smtp_max_connections: int = Field(4, ge=1, le=100)
+
+    sms_provider: Literal["twilio", "webhook"] | None = None
+    sms_from: str | None = None
+    sms_timeout_seconds: float = Field(10, gt=0, le=120)
+    sms_max_connections: int = Field(20, ge=1, le=500)
+    sms_twilio_base_url: str = "https://api.twilio.com"
+    sms_twilio_account_sid: str | None = None
+    sms_twilio_auth_token: SecretStr | None = None
+    sms_webhook_url: str | None = None
+    sms_webhook_method: Literal["POST", "PUT"] = "POST"
+    sms_webhook_headers: dict[str, str] = Field(default_factory=dict)
+    sms_webhook_body: str = '{"to": "{to}", "body": "{body}"}'
+    sms_webhook_id_field: str = "id"
+
+    @field_validator("sms_webhook_body")
+    @classmethod
+    def _webhook_body_is_json_with_placeholders(cls, value: str) -> str:
+        try:
+            json.loads(value)
+        except ValueError as error:
+            raise ValueError(f"must be a JSON document ({error})") from None
+        if "{to}" not in value or "{body}" not in value:
+            raise ValueError("must contain the placeholders {to} and {body}")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _delivery_settings_complete(self) -> Settings:
+        if self.delivery_lease_seconds <= self.delivery_send_timeout_seconds:
+            raise ValueError(
+                "SECINFO_DELIVERY_LEASE_SECONDS must be longer than "
+                "SECINFO_DELIVERY_SEND_TIMEOUT_SECONDS (a send must end inside its lease)"
+            )
+        missing = self.missing_delivery_settings()
+        if missing:
+            raise ValueError("delivery needs " + ", ".join(f"SECINFO_{m.upper()}" for m in missing))
+        return self
+
+    def missing_delivery_settings(self) -> list[str]:
+        """Settings a configured channel lacks; in production both channels are needed."""
+        missing: list[str] = []
+        if self.smtp_host is None and self.env == "production":
+            missing.append("smtp_host")
+        if self.smtp_host is not None and self.smtp_from_address is None:
+            missing.append("smtp_from_address")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            missing.append("smtp_password" if self.smtp_password is None else "smtp_username")
+        if self.sms_provider is None and self.env == "production":
+            missing.append("sms_provider")
+        required = {
+            "twilio": ["sms_twilio_account_sid", "sms_twilio_auth_token", "sms_from"],
+            "webhook": ["sms_webhook_url"],
+        }.get(self.sms_provider or "", [])
+        missing.extend(name for name in required if getattr(self, name) is None)
+        return missing
+
+    # -- end of delivery settings --------------------------------------------------------
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"

@@ -167,8 +167,30 @@ class OutboxQueue(Protocol):
     async def claim_due(
         self, now: datetime, limit: int, lease_seconds: float, worker_id: str
     ) -> list[OutgoingMessage]: ...
-    async def mark_sent(self, message_id: str, now: datetime, provider_message_id: str) -> None: ...
+    async def mark_sent(
+        self,
+        message_id: str,
+        now: datetime,
+        provider_message_id: str,
+        *,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Final: record the attempt, end the lease, wipe a body that carried a code."""
+        ...
+
     async def mark_failed(
-        self, message_id: str, now: datetime, error: str, retry_at: datetime | None
-    ) -> None: ...
+        self,
+        message_id: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        *,
+        started_at: datetime | None = None,
+    ) -> None:
+        """Record the failed attempt; retry at ``retry_at``, or ``dead`` when it is None."""
+        ...
+
     async def mark_expired(self, message_id: str, now: datetime) -> None: ...
+    async def release(self, message_ids: list[str], now: datetime) -> None:
+        """Give back claimed messages that were not attempted (a worker stopping)."""
+        ...

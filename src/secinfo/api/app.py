@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from secinfo import __version__
+from secinfo import __version__, metrics
 from secinfo.api import accounts, devmailbox, errors, verifications
 from secinfo.bootstrap import App
 from secinfo.worker import DeliveryLoop
@@ -120,6 +120,11 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
             )
         return JSONResponse({"status": "ready", "database": "ok"})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     app.add_middleware(BodyLimit)
     return app

@@ -1,23 +1,30 @@
 """The delivery side of the outbox: claim due messages with a lease, record outcomes.
 
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so many workers never take the same
-row; SQLite has one writer, so the same statement is safe there too. A claimed row
-whose lease runs out (its worker died) becomes claimable again.
+row; SQLite has one writer, so the claim (one ``UPDATE … RETURNING``) is serialised
+there and workers on one SQLite file take turns. A claimed row whose lease runs out
+(its worker died) becomes claimable again: delivery is at-least-once.
+
+Every attempt leaves a row in ``delivery_attempts`` (time, outcome, provider message id
+or error), written in the same transaction as the outcome on the message.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from cryptography.exceptions import InvalidTag
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from secinfo.adapters.secretbox import SecretBox
 from secinfo.adapters.sql.repositories import message_from_row
-from secinfo.adapters.sql.tables import outbox
+from secinfo.adapters.sql.tables import delivery_attempts, outbox
 from secinfo.domain.model import MessageStatus, OutgoingMessage
 
 RETRYABLE = (MessageStatus.QUEUED.value, MessageStatus.FAILED.value)
+SENDING = MessageStatus.SENDING.value
 
 
 class SqlOutboxQueue:
@@ -34,21 +41,19 @@ class SqlOutboxQueue:
             .where(
                 sa.or_(
                     sa.and_(outbox.c.status.in_(RETRYABLE), outbox.c.next_attempt_at <= now),
-                    sa.and_(
-                        outbox.c.status == MessageStatus.SENDING.value,
-                        outbox.c.lease_until < now,
-                    ),
+                    sa.and_(outbox.c.status == SENDING, outbox.c.lease_until < now),
                 )
             )
             .order_by(outbox.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .cte("due")
         )
         claim = (
             outbox.update()
-            .where(outbox.c.id.in_(due.scalar_subquery()))
+            .where(outbox.c.id.in_(sa.select(due.c.id)))
             .values(
-                status=MessageStatus.SENDING.value,
+                status=SENDING,
                 lease_until=lease_until,
                 worker_id=worker_id,
                 attempts=outbox.c.attempts + 1,
@@ -57,27 +62,59 @@ class SqlOutboxQueue:
         )
         async with self.engine.begin() as connection:
             rows = (await connection.execute(claim)).all()
-        return [message_from_row(row, self.box) for row in rows]
+        messages: list[OutgoingMessage] = []
+        for row in rows:
+            try:
+                messages.append(message_from_row(row, self.box))
+            except (ValueError, InvalidTag):
+                # Sealed with a key no longer configured: it can never be sent.
+                await self.mark_failed(row.id, now, "sealed body cannot be opened", None)
+        return sorted(messages, key=lambda message: message.next_attempt_at or now)
 
-    async def mark_sent(self, message_id: str, now: datetime, provider_message_id: str) -> None:
-        await self._finish(
-            message_id,
-            status=MessageStatus.SENT.value,
-            sent_at=now,
-            provider_message_id=provider_message_id[:255],
-            last_error=None,
-        )
+    async def mark_sent(
+        self,
+        message_id: str,
+        now: datetime,
+        provider_message_id: str,
+        *,
+        started_at: datetime | None = None,
+    ) -> None:
+        async with self.engine.begin() as connection:
+            if await self._record(
+                connection, message_id, now, started_at, "sent", provider=provider_message_id
+            ):
+                await self._finish(
+                    connection,
+                    message_id,
+                    status=MessageStatus.SENT.value,
+                    sent_at=now,
+                    provider_message_id=provider_message_id[:255],
+                    last_error=None,
+                )
 
     async def mark_failed(
-        self, message_id: str, now: datetime, error: str, retry_at: datetime | None
+        self,
+        message_id: str,
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        *,
+        started_at: datetime | None = None,
     ) -> None:
-        if retry_at is None:
-            await self._finish(message_id, status=MessageStatus.DEAD.value, last_error=error[:500])
-            return
+        outcome = "dead" if retry_at is None else "failed"
         async with self.engine.begin() as connection:
+            if not await self._record(
+                connection, message_id, now, started_at, outcome, error=error
+            ):
+                return
+            if retry_at is None:
+                await self._finish(
+                    connection, message_id, status=MessageStatus.DEAD.value, last_error=error[:500]
+                )
+                return
             await connection.execute(
                 outbox.update()
-                .where(outbox.c.id == message_id)
+                .where(outbox.c.id == message_id, outbox.c.status == SENDING)
                 .values(
                     status=MessageStatus.FAILED.value,
                     next_attempt_at=retry_at,
@@ -87,17 +124,73 @@ class SqlOutboxQueue:
             )
 
     async def mark_expired(self, message_id: str, now: datetime) -> None:
-        await self._finish(message_id, status=MessageStatus.EXPIRED.value)
+        async with self.engine.begin() as connection:
+            if await self._record(connection, message_id, now, None, "expired"):
+                await self._finish(connection, message_id, status=MessageStatus.EXPIRED.value)
 
-    async def _finish(self, message_id: str, **values: object) -> None:
-        """A final state: the lease ends and a body that carried a code is wiped."""
+    async def release(self, message_ids: list[str], now: datetime) -> None:
+        if not message_ids:
+            return
         async with self.engine.begin() as connection:
             await connection.execute(
                 outbox.update()
-                .where(outbox.c.id == message_id)
+                .where(outbox.c.id.in_(message_ids), outbox.c.status == SENDING)
                 .values(
+                    status=sa.case(
+                        (outbox.c.last_error.is_(None), MessageStatus.QUEUED.value),
+                        else_=MessageStatus.FAILED.value,
+                    ),
+                    attempts=outbox.c.attempts - 1,
                     lease_until=None,
-                    body=sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body),
-                    **values,
+                    worker_id=None,
+                    next_attempt_at=now,
                 )
             )
+
+    async def _record(
+        self,
+        connection: AsyncConnection,
+        message_id: str,
+        now: datetime,
+        started_at: datetime | None,
+        outcome: str,
+        *,
+        provider: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Log the attempt of a message still being sent; False if it is no longer ours
+        to finish (another worker took it over after our lease ran out, or it ended)."""
+        row = (
+            await connection.execute(
+                sa.select(outbox.c.attempts, outbox.c.worker_id).where(
+                    outbox.c.id == message_id, outbox.c.status == SENDING
+                )
+            )
+        ).first()
+        if row is None:
+            return False
+        values: dict[str, Any] = {
+            "message_id": message_id,
+            "attempt": row.attempts,
+            "worker_id": row.worker_id,
+            "started_at": started_at,
+            "finished_at": now,
+            "outcome": outcome,
+            "provider_message_id": provider[:255] if provider else None,
+            "error": error[:500] if error else None,
+        }
+        await connection.execute(delivery_attempts.insert().values(values))
+        return True
+
+    @staticmethod
+    async def _finish(connection: AsyncConnection, message_id: str, **values: object) -> None:
+        """A final state: the lease ends and a body that carried a code is wiped."""
+        await connection.execute(
+            outbox.update()
+            .where(outbox.c.id == message_id)
+            .values(
+                lease_until=None,
+                body=sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body),
+                **values,
+            )
+        )

@@ -186,3 +186,19 @@ activity_events = sa.Table(
     sa.Column("details", sa.Text(), nullable=False),
     sa.Index("ix_activity_events_account_seq", "account_id", "seq"),
 )
+
+# One row per delivery attempt of an outbox message: when, by whom, what happened.
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("message_id", ID, nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("worker_id", sa.String(64)),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("provider_message_id", sa.String(255)),
+    sa.Column("error", sa.String(500)),
+    sa.Index("ix_delivery_attempts_message_id", "message_id"),
+)
