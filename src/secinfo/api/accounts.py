@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from secinfo.api import schemas
 from secinfo.api.dependencies import ContextDep, DepsDep, SessionDep
@@ -13,12 +14,13 @@ from secinfo.services.accounts import NewSession
 router = APIRouter(prefix="/v1")
 
 
-def _session_out(new_session: NewSession) -> schemas.SessionOut:
+def session_out(new_session: NewSession) -> schemas.SessionOut:
     return schemas.SessionOut(
         token=new_session.token,
         session_id=new_session.session.id,
         account_id=new_session.session.account_id,
         expires_at=new_session.session.expires_at,
+        device_token=new_session.device_token,
     )
 
 
@@ -41,7 +43,7 @@ async def sign_up(
 async def confirm_sign_up(
     body: schemas.ConfirmRequest, deps: DepsDep, context: ContextDep
 ) -> schemas.SessionOut:
-    return _session_out(
+    return session_out(
         await accounts.confirm_sign_up(deps, body.verification_id, body.code, context)
     )
 
@@ -56,13 +58,6 @@ async def resend_sign_up(body: schemas.ResendRequest, deps: DepsDep) -> dict[str
         "expires_at": sent.expires_at,
         "resend_available_at": sent.resend_available_at(policy),
     }
-
-
-@router.post("/sessions", status_code=201, tags=["sessions"])
-async def sign_in(
-    body: schemas.SignInRequest, deps: DepsDep, context: ContextDep
-) -> schemas.SessionOut:
-    return _session_out(await accounts.sign_in(deps, body.sign_in_name, body.password, context))
 
 
 @router.delete("/sessions/current", status_code=204, tags=["sessions"])
@@ -176,12 +171,27 @@ async def update_security_info(
     return schemas.security_info_out(item)
 
 
-@router.delete("/me/security-info/{item_id}", tags=["security info"])
+@router.delete(
+    "/me/security-info/{item_id}",
+    tags=["security info"],
+    responses={202: {"description": "The last contact: removal waits 30 days."}},
+)
 async def remove_security_info(
     item_id: str, session: SessionDep, deps: DepsDep, context: ContextDep
-) -> schemas.SecurityInfoOut:
-    item = await security_info.remove(deps, session, item_id, context)
-    return schemas.security_info_out(item)
+) -> JSONResponse:
+    """Remove at once, or (for the last info that can receive codes) after 30 days."""
+    removal = await security_info.remove(deps, session, item_id, context)
+    if removal.pending_change is not None:
+        return JSONResponse(
+            {
+                "item": schemas.security_info_out(removal.item).model_dump(mode="json"),
+                "pending_change": schemas.pending_change_out(removal.pending_change).model_dump(
+                    mode="json"
+                ),
+            },
+            status_code=202,
+        )
+    return JSONResponse(schemas.security_info_out(removal.item).model_dump(mode="json"))
 
 
 @router.put("/me/security-info/{item_id}/sign-in", tags=["security info"])

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secinfo import __version__, metrics
-from secinfo.api import accounts, devmailbox, errors, verifications
+from secinfo.api import accounts, devmailbox, errors, recovery, signin, verifications, waiting
 from secinfo.bootstrap import App
+from secinfo.scheduler import JobLoop
 from secinfo.worker import DeliveryLoop
 
 MAX_BODY_BYTES = 64 * 1024
@@ -84,10 +85,13 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
             secinfo.deps.outbox_wakeup = loop.wake
             loop.start()
             loop_holder["loop"] = loop
+            jobs = JobLoop(secinfo.deps, secinfo.settings.jobs_interval_seconds)
+            jobs.start()
         try:
             yield
         finally:
             if "loop" in loop_holder:
+                await jobs.stop()
                 await loop_holder.pop("loop").stop()
             await secinfo.close()
 
@@ -102,6 +106,9 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     app.state.secinfo = secinfo
     errors.install(app)
     app.include_router(accounts.router)
+    app.include_router(signin.router)
+    app.include_router(waiting.router)
+    app.include_router(recovery.router)
     app.include_router(verifications.router)
     if secinfo.settings.is_development:
         app.include_router(devmailbox.router)

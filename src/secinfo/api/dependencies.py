@@ -13,6 +13,8 @@ from secinfo.services import accounts, api_keys
 from secinfo.services.deps import Deps
 
 SESSION_COOKIE = "secinfo_session"
+DEVICE_COOKIE = "secinfo_device"
+DEVICE_HEADER = "x-device-token"
 
 
 def get_app(request: Request) -> App:
@@ -40,6 +42,9 @@ def request_context(request: Request) -> RequestContext:
         ip=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         locale=locale if locale.replace("-", "").isalpha() else "en",
+        device_token=(
+            request.headers.get(DEVICE_HEADER) or request.cookies.get(DEVICE_COOKIE) or None
+        ),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from secinfo.domain.contacts import mask
-from secinfo.domain.model import ActivityEvent, MessageStatus, SecurityInfo
+from secinfo.domain.model import ActivityEvent, MessageStatus, PendingChange, SecurityInfo
 from secinfo.domain.verification import CodePolicy, Verification
 
 
@@ -73,6 +73,40 @@ class SessionOut(BaseModel):
     session_id: str
     account_id: str
     expires_at: datetime
+    device_token: str | None = Field(
+        None,
+        description="Set when this device is new: send it back as 'X-Device-Token' on later "
+        "sign-ins so they are not treated as unusual.",
+    )
+
+
+class ContactOption(BaseModel):
+    security_info_id: str
+    kind: str
+    channel: str
+    to: str = Field(..., description="Masked.")
+
+
+class ChallengeOut(BaseModel):
+    challenge_id: str
+    reason: str = Field(
+        ...,
+        description="unusual_sign_in | recent_failures | long_inactivity | two_step | "
+        "reconfirm_security_info",
+    )
+    options: list[ContactOption]
+    skippable: bool
+    enforced_from: datetime | None = None
+    expires_at: datetime
+
+
+class PendingChangeOut(BaseModel):
+    id: str
+    kind: str
+    status: str
+    created_at: datetime
+    ends_at: datetime
+    new_item_id: str | None = None
 
 
 class VerificationOut(BaseModel):
@@ -187,4 +221,24 @@ def activity_out(event: ActivityEvent) -> ActivityOut:
         user_agent=event.user_agent,
         country=event.country,
         details=event.details,
+    )
+
+
+def contact_option(item: SecurityInfo) -> ContactOption:
+    return ContactOption(
+        security_info_id=item.id,
+        kind=item.kind.value,
+        channel=item.channel.value if item.channel else "none",
+        to=item.masked,
+    )
+
+
+def pending_change_out(change: PendingChange) -> PendingChangeOut:
+    return PendingChangeOut(
+        id=change.id,
+        kind=change.kind.value,
+        status=change.status.value,
+        created_at=change.created_at,
+        ends_at=change.ends_at,
+        new_item_id=change.new_item_id,
     )

@@ -39,6 +39,10 @@ class CodeHasher:
         message = f"{verification_id}:{normalize_typed_code(code)}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
+    def secret_for(self, purpose: str) -> bytes:
+        """A key derived for another use, so the code key is never used twice."""
+        return hmac.new(self._secret, f"secinfo:{purpose}".encode(), hashlib.sha256).digest()
+
     def matches(self, verification_id: str, code: str, stored_hash: str) -> bool:
         return hmac.compare_digest(self.hash(verification_id, code), stored_hash)
 

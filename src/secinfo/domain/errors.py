@@ -103,6 +103,58 @@ class LastSecurityInfo(Conflict):
     )
 
 
+class SecurityInfoChangePending(Conflict):
+    code = "security_info_change_pending"
+
+    def __init__(self, ends_at: datetime, change_id: str) -> None:
+        super().__init__(
+            "A change to your security info is waiting until "
+            f"{ends_at:%Y-%m-%d %H:%M} UTC. Until then no other change to security settings or "
+            "billing info can be made. Cancel the pending change to make changes now.",
+            ends_at=ends_at,
+            pending_change_id=change_id,
+        )
+
+
+class NoPendingChange(Conflict):
+    code = "no_pending_change"
+    default_message = "There is no pending security-info change to act on."
+
+
+class TwoStepNeedsTwoKinds(Conflict):
+    code = "two_step_needs_two_kinds"
+    default_message = (
+        "2-step verification needs two kinds of security info (for example an email and a "
+        "phone) so you can still get in if one is lost: add another kind first."
+    )
+
+
+class PasswordResetRequired(DomainError):
+    code = "password_reset_required"
+    default_message = (
+        "This account was secured after a report of activity that wasn't its holder: reset "
+        "the password with 'forgot password' (POST /v1/recovery) to sign in again."
+    )
+
+
+class ChallengeNotFound(NotFound):
+    code = "challenge_not_found"
+    default_message = "This sign-in step has ended or does not exist; sign in again."
+
+
+class ReconfirmRequired(DomainError):
+    code = "reconfirm_required"
+    default_message = (
+        "It has been 7 days since we first asked: verify one of your security info items, or "
+        "add new one, to finish signing in."
+    )
+
+
+class RecoveryProofMissing(DomainError):
+    code = "recovery_proof_missing"
+    default_message = "Prove it's you with a code first."
+
+
 class LastSignInName(Conflict):
     code = "last_sign_in_name"
     default_message = "At least one sign-in name must stay switched on."

@@ -48,6 +48,11 @@ class Account:
     locale: str = "en"
     last_sign_in_at: datetime | None = None
     password_changed_at: datetime | None = None
+    two_step_enabled: bool = False
+    # "This wasn't me": the next sign-in must go through recovery.
+    password_reset_required: bool = False
+    reconfirm_prompted_at: datetime | None = None
+    reconfirm_skipped_until: datetime | None = None
 
 
 @dataclass
@@ -70,7 +75,15 @@ class SecurityInfo:
 
     @property
     def can_receive_codes(self) -> bool:
-        return self.state is InfoState.ACTIVE and self.channel is not None
+        """Active items, and items whose removal is waiting (they can still cancel it)."""
+        return (
+            self.state in (InfoState.ACTIVE, InfoState.REMOVAL_PENDING) and self.channel is not None
+        )
+
+    @property
+    def is_sign_in_name(self) -> bool:
+        """A sign-in name outlives its removal as security info until switched off."""
+        return self.sign_in and self.state is not InfoState.PENDING
 
     @property
     def masked(self) -> str:
@@ -161,3 +174,96 @@ class RequestContext:
     ip: str | None = None
     user_agent: str | None = None
     locale: str = "en"
+    # The long-lived token of the browser or app, when it has signed in before.
+    device_token: str | None = field(default=None, repr=False)
+
+
+class ChangeKind(StrEnum):
+    REMOVE_INFO = "remove_info"  # the last info that can receive codes
+    REMOVE_ALL = "remove_all"
+    REPLACE_INFO = "replace_info"  # "I don't have any of these"
+
+
+class ChangeStatus(StrEnum):
+    PENDING = "pending"
+    CANCELED = "canceled"
+    COMPLETED = "completed"
+
+
+@dataclass
+class PendingChange:
+    """A security-info change held for the waiting period (§5)."""
+
+    id: str
+    account_id: str
+    kind: ChangeKind
+    created_at: datetime
+    ends_at: datetime
+    next_reminder_at: datetime
+    item_ids: list[str] = field(default_factory=list)  # removed when it completes
+    new_item_id: str | None = None  # becomes active when it completes
+    status: ChangeStatus = ChangeStatus.PENDING
+    canceled_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass
+class Device:
+    """A browser or app that has signed in before, known by a long-lived token."""
+
+    id: str
+    account_id: str
+    token_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    user_agent: str | None = None
+
+
+class ChallengeReason(StrEnum):
+    UNUSUAL_SIGN_IN = "unusual_sign_in"
+    RECENT_FAILURES = "recent_failures"
+    LONG_INACTIVITY = "long_inactivity"
+    TWO_STEP = "two_step"
+    RECONFIRM = "reconfirm_security_info"
+
+
+@dataclass
+class SignInChallenge:
+    """A sign-in whose password was right but which needs a code (or a reconfirm)."""
+
+    id: str
+    account_id: str
+    reason: ChallengeReason
+    created_at: datetime
+    expires_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    device_id: str | None = None
+    skippable: bool = False
+    completed_at: datetime | None = None
+
+
+@dataclass
+class RecoveryContact:
+    id: str
+    channel: Channel
+    masked: str
+    item_id: str | None = None  # None for the decoys shown for unknown names
+
+
+@dataclass
+class Recovery:
+    """A "forgot password" flow: proofs by codes, then a new password (§7)."""
+
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    contacts: list[RecoveryContact]
+    account_id: str | None = None
+    proofs_needed: int = 1
+    proven_item_ids: list[str] = field(default_factory=list)
+    completed_at: datetime | None = None
+
+    @property
+    def proofs_left(self) -> int:
+        return max(self.proofs_needed - len(self.proven_item_ids), 0)

@@ -38,6 +38,7 @@ class Purpose(StrEnum):
     RECOVERY = "recovery"
     RECONFIRM = "reconfirm"
     REPLACE_INFO = "replace_info"
+    CANCEL_CHANGE = "cancel_change"
     INTEGRATOR = "integrator"
 
 

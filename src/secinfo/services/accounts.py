@@ -11,13 +11,13 @@ from secinfo.domain.errors import (
     DomainError,
     InvalidCredentials,
     SignInNameTaken,
-    StepUpRequired,
     Unauthenticated,
 )
 from secinfo.domain.events import EventTag
 from secinfo.domain.model import (
     Account,
     AccountStatus,
+    Device,
     InfoKind,
     InfoState,
     RequestContext,
@@ -25,11 +25,13 @@ from secinfo.domain.model import (
     Session,
 )
 from secinfo.domain.passwords import check_password_strength
+from secinfo.domain.rules import network_of
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
 from secinfo.services import activity
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
+from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import notify_contacts, queue_message
 
 # A session's last_seen_at is written at most this often, not on every request.
@@ -48,6 +50,8 @@ class SignUpStarted:
 class NewSession:
     token: str
     session: Session
+    # Set when this device was not known yet: the client keeps it for later sign-ins.
+    device_token: str | None = None
 
 
 async def sign_up(
@@ -174,10 +178,10 @@ async def _activate(
     await uow.accounts.update(account)
     await uow.security_info.update(item)
     await activity.record(deps, uow, account.id, EventTag.ACCOUNT_ACTIVATED, context)
-    return await _open_session(deps, uow, account, context)
+    return await open_session(deps, uow, account, context)
 
 
-async def _open_session(
+async def open_session(
     deps: Deps, uow: UnitOfWork, account: Account, context: RequestContext
 ) -> NewSession:
     now = deps.clock.now()
@@ -195,40 +199,38 @@ async def _open_session(
     await uow.sessions.add(session)
     account.last_sign_in_at = now
     await uow.accounts.update(account)
-    return NewSession(token, session)
+    network = network_of(context.ip)
+    if network is not None:
+        await uow.known_networks.remember(
+            account.id, network, deps.countries.country(context.ip), now
+        )
+    device_token = await _remember_device(deps, uow, account, context)
+    return NewSession(token, session, device_token)
 
 
-async def sign_in(
-    deps: Deps, sign_in_name: str, password: str, context: RequestContext
-) -> NewSession:
-    """Password sign-in. Unknown names cost the same hashing work as known ones."""
-    try:
-        _, value = normalize_contact(sign_in_name)
-    except DomainError:
-        value = None
-    async with deps.uow() as uow:
-        item = await uow.security_info.find_sign_in_name(value) if value else None
-        account = await uow.accounts.get(item.account_id) if item else None
-    if account is None or account.status is not AccountStatus.ACTIVE:
-        await deps.passwords.burn()
-        raise InvalidCredentials()
-    if not await deps.passwords.verify(account.password_hash, password):
-        async with deps.uow() as uow:
-            await activity.record(
-                deps,
-                uow,
-                account.id,
-                EventTag.SIGN_IN_FAILURE,
-                context,
-                outcome="wrong_password",
-            )
-            await uow.commit()
-        raise InvalidCredentials()
-    async with deps.uow() as uow:
-        new_session = await _open_session(deps, uow, account, context)
-        await activity.record(deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context)
-        await uow.commit()
-    return new_session
+async def _remember_device(
+    deps: Deps, uow: UnitOfWork, account: Account, context: RequestContext
+) -> str | None:
+    """Mark the device seen; issue a device token when it is new."""
+    now = deps.clock.now()
+    if context.device_token:
+        device = await uow.devices.get_by_token_hash(account.id, token_hash(context.device_token))
+        if device is not None:
+            device.last_seen_at = now
+            await uow.devices.update(device)
+            return None
+    token = new_token("sid")
+    await uow.devices.add(
+        Device(
+            id=new_id("dev"),
+            account_id=account.id,
+            token_hash=token_hash(token),
+            created_at=now,
+            last_seen_at=now,
+            user_agent=context.user_agent,
+        )
+    )
+    return token
 
 
 async def authenticate(deps: Deps, token: str | None) -> Session:
@@ -245,11 +247,6 @@ async def authenticate(deps: Deps, token: str | None) -> Session:
             await uow.sessions.update(session)
             await uow.commit()
     return session
-
-
-def require_privileged(deps: Deps, session: Session) -> None:
-    if not session.is_privileged(deps.clock.now()):
-        raise StepUpRequired()
 
 
 async def sign_out(deps: Deps, session: Session, context: RequestContext) -> None:
@@ -280,6 +277,7 @@ async def change_password(
     """Needs step-up and the current password; ends every other session."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
+        await ensure_unfrozen(uow, session.account_id)
         account = await uow.accounts.get(session.account_id)
         items = await uow.security_info.list_for_account(session.account_id)
     if account is None:

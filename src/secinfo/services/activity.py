@@ -29,6 +29,7 @@ async def record(
             outcome=outcome,
             ip=context.ip,
             user_agent=context.user_agent,
+            country=deps.countries.country(context.ip),
             details={key: value for key, value in details.items() if value is not None},
         )
     )
@@ -39,3 +40,11 @@ async def recent(
 ) -> list[ActivityEvent]:
     async with deps.uow() as uow:
         return await uow.activity.list_for_account(account_id, min(max(limit, 1), 200), before)
+
+
+async def purge_old(deps: Deps) -> int:
+    """The scheduled job: recent activity is kept for the retention period (30 days)."""
+    async with deps.uow() as uow:
+        purged = await uow.activity.purge_before(deps.clock.now() - deps.config.activity_retention)
+        await uow.commit()
+    return purged

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+from datetime import datetime
 
 from secinfo.domain.codes import new_token, token_hash
 from secinfo.domain.errors import InvalidApiKey, InvalidInput, NotFound
@@ -11,6 +13,16 @@ from secinfo.services.deps import Deps, new_id
 
 # last_used_at is written at most this often, not on every call.
 LAST_USED_RESOLUTION_SECONDS = 300
+# A key found valid is trusted for this long without asking the database again, so a
+# revocation made by another process (``secinfo apikey revoke``) takes effect within this
+# many seconds; one made through this process takes effect at once.
+CACHE_SECONDS = 10
+
+# Per unit-of-work factory (one per application, so one per database): key hash -> the
+# key and when it was read. Weak, so a dropped application takes its cache with it.
+_cache: weakref.WeakKeyDictionary[object, dict[str, tuple[ApiKey, datetime]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -51,20 +63,45 @@ async def revoke(deps: Deps, api_key_id: str) -> ApiKey:
             api_key.revoked_at = deps.clock.now()
             await uow.api_keys.update(api_key)
             await uow.commit()
+    _forget(deps, api_key.key_hash)
     return api_key
 
 
+def _cached_keys(deps: Deps) -> dict[str, tuple[ApiKey, datetime]] | None:
+    try:
+        return _cache.setdefault(deps.uow, {})
+    except TypeError:  # a factory that cannot be weakly referenced: no cache
+        return None
+
+
+def _forget(deps: Deps, key_hash: str) -> None:
+    cached = _cached_keys(deps)
+    if cached is not None:
+        cached.pop(key_hash, None)
+
+
 async def authenticate(deps: Deps, key: str | None) -> ApiKey:
+    """The key's record; valid keys are cached for :data:`CACHE_SECONDS` per process."""
     if not key:
         raise InvalidApiKey()
     now = deps.clock.now()
+    key_hash = token_hash(key)
+    cached = _cached_keys(deps)
+    hit = cached.get(key_hash) if cached is not None else None
+    if hit is not None and 0 <= (now - hit[1]).total_seconds() < CACHE_SECONDS:
+        return hit[0]
     async with deps.uow() as uow:
-        api_key = await uow.api_keys.get_by_hash(token_hash(key))
+        api_key = await uow.api_keys.get_by_hash(key_hash)
         if api_key is None or api_key.revoked_at is not None:
+            _forget(deps, key_hash)
             raise InvalidApiKey("That API key is not valid or has been revoked.")
         last = api_key.last_used_at
         if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
             api_key.last_used_at = now
             await uow.api_keys.update(api_key)
             await uow.commit()
+    if cached is not None:
+        if len(cached) > 1000:  # a bound, in case of very many keys
+            cached.clear()
+        cached[key_hash] = (api_key, now)
     return api_key

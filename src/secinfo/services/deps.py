@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from secinfo.domain.codes import CodeHasher
+from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
-from secinfo.ports import Clock, MessageRenderer, PasswordHasher, UnitOfWorkFactory
+from secinfo.ports import (
+    Clock,
+    CountryLookup,
+    MessageRenderer,
+    PasswordHasher,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,20 @@ class ServiceConfig:
     session_ttl: timedelta = timedelta(days=30)
     step_up_window: timedelta = timedelta(minutes=10)
     code_policy: CodePolicy = field(default_factory=CodePolicy)
+    # Where the holder's pages live: links in notices point here.
+    public_url: str = "http://127.0.0.1:8000"
+    waiting_period: WaitingPeriodPolicy = field(default_factory=WaitingPeriodPolicy)
+    sign_in: SignInPolicy = field(default_factory=SignInPolicy)
+    reconfirm: ReconfirmPolicy = field(default_factory=ReconfirmPolicy)
+    activity_retention: timedelta = timedelta(days=30)
+    recovery_ttl: timedelta = timedelta(minutes=30)
+
+
+class UnknownCountries:
+    """The default IP→country lookup when no database is configured."""
+
+    def country(self, ip: str | None) -> str | None:
+        return None
 
 
 @dataclass
@@ -30,6 +51,7 @@ class Deps:
     codes: CodeHasher
     renderer: MessageRenderer
     config: ServiceConfig = field(default_factory=ServiceConfig)
+    countries: CountryLookup = field(default_factory=UnknownCountries)
     # Called after a commit that queued messages, to wake an in-process delivery loop.
     outbox_wakeup: Callable[[], None] = lambda: None
 

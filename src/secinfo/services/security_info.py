@@ -8,20 +8,27 @@ from secinfo.domain.contacts import normalize_contact
 from secinfo.domain.errors import (
     AlreadyRegistered,
     InvalidInput,
-    LastSecurityInfo,
     LastSignInName,
     NotFound,
     NotVerifiedYet,
     SignInNameTaken,
 )
 from secinfo.domain.events import EventTag
-from secinfo.domain.model import InfoKind, InfoState, RequestContext, SecurityInfo, Session
+from secinfo.domain.model import (
+    ChangeKind,
+    InfoKind,
+    InfoState,
+    PendingChange,
+    RequestContext,
+    SecurityInfo,
+    Session,
+)
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
-from secinfo.services import activity
+from secinfo.services import activity, pending_changes
 from secinfo.services import verification as codes
-from secinfo.services.accounts import require_privileged
 from secinfo.services.deps import Deps, new_id
+from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import masked_account_name, notify_contacts
 
 MAX_LABEL_LENGTH = 64
@@ -32,6 +39,14 @@ MAX_ITEMS_PER_ACCOUNT = 20
 class AddStarted:
     item: SecurityInfo
     verification: Verification
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Either the item is gone now, or its removal waits (the last that receives codes)."""
+
+    item: SecurityInfo
+    pending_change: PendingChange | None = None
 
 
 async def list_info(deps: Deps, account_id: str) -> list[SecurityInfo]:
@@ -48,9 +63,12 @@ def _clean_label(label: str | None) -> str | None:
     return label or None
 
 
-async def _owned_item(uow: UnitOfWork, session: Session, item_id: str) -> SecurityInfo:
+async def _owned_item(
+    uow: UnitOfWork, session: Session, item_id: str, *, allow_removed: bool = False
+) -> SecurityInfo:
     item = await uow.security_info.get(item_id)
-    if item is None or item.account_id != session.account_id or item.state is InfoState.REMOVED:
+    gone = item is not None and item.state is InfoState.REMOVED and not allow_removed
+    if item is None or item.account_id != session.account_id or gone:
         raise NotFound("No security info with that id on your account.")
     return item
 
@@ -72,8 +90,9 @@ async def add(
     now = deps.clock.now()
     async with deps.uow() as uow:
         items = await uow.security_info.list_for_account(session.account_id)
-        if any(item.state is InfoState.ACTIVE for item in items):
+        if any(item.can_receive_codes for item in items):
             require_privileged(deps, session)
+        await ensure_unfrozen(uow, session.account_id)
         same = [item for item in items if item.kind is kind and item.value == normalized]
         if any(item.state is not InfoState.PENDING for item in same):
             raise AlreadyRegistered()
@@ -133,6 +152,7 @@ async def confirm_add(
 ) -> SecurityInfo:
     """Type back the code sent to the new contact; every other contact is told."""
     async with deps.uow() as uow:
+        await ensure_unfrozen(uow, session.account_id)
         item = await _owned_item(uow, session, item_id)
         verification = await codes.load_for_holder(
             uow, verification_id, session.account_id, {Purpose.ADD_INFO}
@@ -186,6 +206,7 @@ async def update_label(
 ) -> SecurityInfo:
     cleaned = _clean_label(label)
     async with deps.uow() as uow:
+        await ensure_unfrozen(uow, session.account_id)
         item = await _owned_item(uow, session, item_id)
         item.label = cleaned
         await uow.security_info.update(item)
@@ -201,30 +222,29 @@ async def update_label(
     return item
 
 
-async def remove(
-    deps: Deps, session: Session, item_id: str, context: RequestContext
-) -> SecurityInfo:
-    """Remove one item at once, while other info that can receive codes remains."""
+async def remove(deps: Deps, session: Session, item_id: str, context: RequestContext) -> Removal:
+    """Remove one item at once while other info that can receive codes remains; removing
+    the last one waits 30 days (§5). A sign-in name stays a sign-in name until it is
+    switched off under sign-in options."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
+        await ensure_unfrozen(uow, session.account_id)
         item = await _owned_item(uow, session, item_id)
         items = await uow.security_info.list_for_account(session.account_id)
+        account = await uow.accounts.get(session.account_id)
+        if account is None:
+            raise NotFound("No such account.")
         others = [other for other in items if other.id != item.id]
         if item.can_receive_codes and not any(other.can_receive_codes for other in others):
-            raise LastSecurityInfo()
-        if (
-            item.sign_in
-            and item.state is InfoState.ACTIVE
-            and not any(other.sign_in and other.state is InfoState.ACTIVE for other in others)
-        ):
-            raise LastSignInName(
-                "This is your only sign-in name: switch another email or phone on as a "
-                "sign-in name first."
+            change = await pending_changes.start(
+                deps, uow, account, ChangeKind.REMOVE_INFO, [item], context
             )
+            await uow.commit()
+            deps.outbox_wakeup()
+            return Removal(item, change)
         was_active = item.state is InfoState.ACTIVE
         item.state = InfoState.REMOVED
         item.removed_at = deps.clock.now()
-        item.sign_in = False
         await uow.security_info.update(item)
         await activity.record(
             deps,
@@ -235,8 +255,7 @@ async def remove(
             item_id=item.id,
             kind=item.kind.value,
         )
-        account = await uow.accounts.get(session.account_id)
-        if account is not None and was_active:
+        if was_active:
             await notify_contacts(
                 deps,
                 uow,
@@ -247,7 +266,29 @@ async def remove(
             )
         await uow.commit()
     deps.outbox_wakeup()
-    return item
+    return Removal(item)
+
+
+async def remove_all(deps: Deps, session: Session, context: RequestContext) -> PendingChange:
+    """ "Remove all my security info": held 30 days, old contacts warned (§5)."""
+    require_privileged(deps, session)
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(session.account_id)
+        if account is None:
+            raise NotFound("No such account.")
+        items = [
+            item
+            for item in await uow.security_info.list_for_account(session.account_id)
+            if item.state is InfoState.ACTIVE
+        ]
+        if not items:
+            raise NotFound("There is no security info to remove.")
+        change = await pending_changes.start(
+            deps, uow, account, ChangeKind.REMOVE_ALL, items, context
+        )
+        await uow.commit()
+    deps.outbox_wakeup()
+    return change
 
 
 async def set_sign_in(
@@ -256,18 +297,19 @@ async def set_sign_in(
     """Switch a verified email or phone on or off as a sign-in name (§4 sign-in options)."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
-        item = await _owned_item(uow, session, item_id)
-        if item.state is not InfoState.ACTIVE or item.channel is None:
-            raise NotVerifiedYet("Only a verified email or phone can be a sign-in name.")
+        await ensure_unfrozen(uow, session.account_id)
+        item = await _owned_item(uow, session, item_id, allow_removed=True)
         if item.sign_in == enabled:
             return item
+        if enabled and (item.state is not InfoState.ACTIVE or item.channel is None):
+            raise NotVerifiedYet("Only a verified email or phone can be a sign-in name.")
         if enabled:
             holder = await uow.security_info.find_sign_in_name(item.value)
             if holder is not None and holder.account_id != item.account_id:
                 raise SignInNameTaken()
         else:
-            items = await uow.security_info.list_for_account(session.account_id)
-            if not any(other.sign_in and other.id != item.id for other in items):
+            names = await uow.security_info.list_sign_in_names(session.account_id)
+            if not any(other.id != item.id for other in names):
                 raise LastSignInName()
         item.sign_in = enabled
         await uow.security_info.update(item)

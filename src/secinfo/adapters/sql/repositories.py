@@ -59,6 +59,10 @@ class SqlAccounts:
             "created_at": account.created_at,
             "last_sign_in_at": account.last_sign_in_at,
             "password_changed_at": account.password_changed_at,
+            "two_step_enabled": account.two_step_enabled,
+            "password_reset_required": account.password_reset_required,
+            "reconfirm_prompted_at": account.reconfirm_prompted_at,
+            "reconfirm_skipped_until": account.reconfirm_skipped_until,
         }
 
     async def add(self, account: Account) -> None:
@@ -143,11 +147,23 @@ class SqlSecurityInfo:
                 security_info.select().where(
                     security_info.c.value == value,
                     security_info.c.sign_in.is_(True),
-                    security_info.c.state == InfoState.ACTIVE.value,
+                    security_info.c.state != InfoState.PENDING.value,
                 )
             )
         ).first()
         return _security_info(row) if row else None
+
+    async def list_sign_in_names(self, account_id: str) -> list[SecurityInfo]:
+        rows = await self.connection.execute(
+            security_info.select()
+            .where(
+                security_info.c.account_id == account_id,
+                security_info.c.sign_in.is_(True),
+                security_info.c.state != InfoState.PENDING.value,
+            )
+            .order_by(security_info.c.added_at, security_info.c.id)
+        )
+        return [_security_info(row) for row in rows]
 
 
 class SqlVerifications:
@@ -371,8 +387,38 @@ class SqlActivity:
         )
         events = []
         for row in rows:
-            values = _fields(row)
-            values.pop("seq")
-            values["details"] = json.loads(values["details"])
-            events.append(ActivityEvent(**values))
+            events.append(_event(row))
         return events
+
+    async def get(self, event_id: str) -> ActivityEvent | None:
+        row = (
+            await self.connection.execute(
+                activity_events.select().where(activity_events.c.id == event_id)
+            )
+        ).first()
+        return _event(row) if row else None
+
+    async def count_since(self, account_id: str, type: str, since: datetime) -> int:
+        count = await self.connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(activity_events)
+            .where(
+                activity_events.c.account_id == account_id,
+                activity_events.c.type == type,
+                activity_events.c.created_at >= since,
+            )
+        )
+        return int(count or 0)
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        result = await self.connection.execute(
+            activity_events.delete().where(activity_events.c.created_at < cutoff)
+        )
+        return int(result.rowcount)
+
+
+def _event(row: sa.Row[Any]) -> ActivityEvent:
+    values = _fields(row)
+    values.pop("seq")
+    values["details"] = json.loads(values["details"])
+    return ActivityEvent(**values)

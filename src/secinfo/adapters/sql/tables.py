@@ -54,6 +54,10 @@ accounts = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("last_sign_in_at", UTCDateTime()),
     sa.Column("password_changed_at", UTCDateTime()),
+    sa.Column("two_step_enabled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("password_reset_required", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("reconfirm_prompted_at", UTCDateTime()),
+    sa.Column("reconfirm_skipped_until", UTCDateTime()),
 )
 
 security_info = sa.Table(
@@ -75,8 +79,8 @@ security_info = sa.Table(
         "uq_security_info_sign_in_name",
         "value",
         unique=True,
-        sqlite_where=sa.text("sign_in = 1 AND state = 'active'"),
-        postgresql_where=sa.text("sign_in AND state = 'active'"),
+        sqlite_where=sa.text("sign_in = 1 AND state <> 'pending'"),
+        postgresql_where=sa.text("sign_in AND state <> 'pending'"),
     ),
 )
 
@@ -185,6 +189,95 @@ activity_events = sa.Table(
     sa.Column("country", sa.String(2)),
     sa.Column("details", sa.Text(), nullable=False),
     sa.Index("ix_activity_events_account_seq", "account_id", "seq"),
+)
+
+
+def _account_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("accounts.id", ondelete="CASCADE")
+
+
+pending_changes = sa.Table(
+    "pending_changes",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, _account_fk(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("item_ids", sa.Text(), nullable=False),
+    sa.Column("new_item_id", ID),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("ends_at", UTCDateTime(), nullable=False),
+    sa.Column("next_reminder_at", UTCDateTime(), nullable=False),
+    sa.Column("canceled_at", UTCDateTime()),
+    sa.Column("completed_at", UTCDateTime()),
+    sa.Index("ix_pending_changes_account", "account_id", "status"),
+    sa.Index("ix_pending_changes_due", "status", "ends_at"),
+    # At most one pending change per account, enforced by the database.
+    sa.Index(
+        "uq_pending_changes_one_per_account",
+        "account_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, _account_fk(), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("user_agent", sa.String(512)),
+    sa.Index("ix_devices_account_token", "account_id", "token_hash", unique=True),
+)
+
+known_networks = sa.Table(
+    "known_networks",
+    metadata,
+    sa.Column("account_id", ID, _account_fk(), primary_key=True),
+    sa.Column("network", sa.String(64), primary_key=True),
+    sa.Column("country", sa.String(2)),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+)
+
+sign_in_challenges = sa.Table(
+    "sign_in_challenges",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, _account_fk(), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(512)),
+    sa.Column("device_id", ID),
+    sa.Column("skippable", sa.Boolean(), nullable=False),
+    sa.Column("completed_at", UTCDateTime()),
+)
+
+recoveries = sa.Table(
+    "recoveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("account_id", ID, _account_fk()),
+    sa.Column("contacts", sa.Text(), nullable=False),
+    sa.Column("proofs_needed", sa.Integer(), nullable=False),
+    sa.Column("proven_item_ids", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("completed_at", UTCDateTime()),
+)
+
+billing_profiles = sa.Table(
+    "billing_profiles",
+    metadata,
+    sa.Column("account_id", ID, _account_fk(), primary_key=True),
+    sa.Column("profile", sa.Text(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # One row per delivery attempt of an outbox message: when, by whom, what happened.

@@ -8,6 +8,14 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.flow_repositories import (
+    SqlBilling,
+    SqlChallenges,
+    SqlDevices,
+    SqlKnownNetworks,
+    SqlPendingChanges,
+    SqlRecoveries,
+)
 from secinfo.adapters.sql.repositories import (
     SqlAccounts,
     SqlActivity,
@@ -27,6 +35,12 @@ class SqlUnitOfWork:
     api_keys: SqlApiKeys
     outbox: SqlOutbox
     activity: SqlActivity
+    pending_changes: SqlPendingChanges
+    devices: SqlDevices
+    known_networks: SqlKnownNetworks
+    challenges: SqlChallenges
+    recoveries: SqlRecoveries
+    billing: SqlBilling
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -45,6 +59,12 @@ class SqlUnitOfWork:
         self.api_keys = SqlApiKeys(connection)
         self.outbox = SqlOutbox(connection, self._box)
         self.activity = SqlActivity(connection)
+        self.pending_changes = SqlPendingChanges(connection, row_locks=row_locks)
+        self.devices = SqlDevices(connection)
+        self.known_networks = SqlKnownNetworks(connection)
+        self.challenges = SqlChallenges(connection)
+        self.recoveries = SqlRecoveries(connection)
+        self.billing = SqlBilling(connection)
         return self
 
     async def __aexit__(

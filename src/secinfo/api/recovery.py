@@ -1,0 +1,98 @@
+"""Recovery ("forgot password") and the integrators' billing profile."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from secinfo.api import schemas
+from secinfo.api.dependencies import ApiKeyDep, ContextDep, DepsDep
+from secinfo.services import billing, recovery
+
+router = APIRouter(prefix="/v1")
+
+
+class RecoveryStart(schemas.Body):
+    sign_in_name: str = Field(..., max_length=320)
+
+
+class RecoveryContactOut(BaseModel):
+    contact_id: str
+    channel: str
+    to: str = Field(..., description="Masked: type the full contact back to get a code.")
+
+
+class RecoveryOut(BaseModel):
+    recovery_id: str
+    contacts: list[RecoveryContactOut]
+    expires_at: datetime
+
+
+class RecoverySend(schemas.Body):
+    contact_id: str = Field(..., max_length=64)
+    contact: str = Field(..., max_length=320, description="The full email or phone number.")
+
+
+class RecoveryReset(schemas.Body):
+    new_password: str
+
+
+class BillingProfile(BaseModel):
+    profile: dict[str, Any]
+    updated_at: datetime | None = None
+
+
+@router.post("/recovery", status_code=202, tags=["recovery"])
+async def start_recovery(body: RecoveryStart, deps: DepsDep, context: ContextDep) -> RecoveryOut:
+    """The same answer whether or not the account exists."""
+    started = await recovery.start(deps, body.sign_in_name, context)
+    return RecoveryOut(
+        recovery_id=started.id,
+        contacts=[
+            RecoveryContactOut(contact_id=entry.id, channel=entry.channel.value, to=entry.masked)
+            for entry in started.contacts
+        ],
+        expires_at=started.expires_at,
+    )
+
+
+@router.post("/recovery/{recovery_id}/send", status_code=202, tags=["recovery"])
+async def send_recovery_code(recovery_id: str, body: RecoverySend, deps: DepsDep) -> dict[str, str]:
+    """If the contact matches, a code is on its way; the answer is the same either way."""
+    answer = await recovery.send_code(deps, recovery_id, body.contact_id, body.contact)
+    return {"verification_id": answer.verification_id}
+
+
+@router.post("/recovery/{recovery_id}/verify", tags=["recovery"])
+async def verify_recovery_code(
+    recovery_id: str, body: schemas.ConfirmRequest, deps: DepsDep
+) -> dict[str, int]:
+    """With 2-step verification on, two codes to two different contacts are needed."""
+    state = await recovery.verify(deps, recovery_id, body.verification_id, body.code)
+    return {"proofs_left": state.proofs_left}
+
+
+@router.post("/recovery/{recovery_id}/reset", status_code=204, tags=["recovery"])
+async def reset_password(
+    recovery_id: str, body: RecoveryReset, deps: DepsDep, context: ContextDep
+) -> Response:
+    await recovery.reset_password(deps, recovery_id, body.new_password, context)
+    return Response(status_code=204)
+
+
+@router.get("/accounts/{account_id}/billing", tags=["billing"])
+async def get_billing(account_id: str, _: ApiKeyDep, deps: DepsDep) -> BillingProfile:
+    profile, updated_at = await billing.get(deps, account_id)
+    return BillingProfile(profile=profile, updated_at=updated_at)
+
+
+@router.put("/accounts/{account_id}/billing", tags=["billing"])
+async def put_billing(
+    account_id: str, body: BillingProfile, _: ApiKeyDep, deps: DepsDep, context: ContextDep
+) -> BillingProfile:
+    """Refused with ``security_info_change_pending`` while a security change waits."""
+    updated_at = await billing.put(deps, account_id, body.profile, context)
+    return BillingProfile(profile=body.profile, updated_at=updated_at)

@@ -1,0 +1,184 @@
+"""Recovery, "forgot password" (§7): no enumeration, masked contacts, typed back in full.
+
+An unknown sign-in name gets the same answer as a real one: a recovery id and masked
+contacts (decoys derived from the name with the server secret, so asking twice shows
+the same ones). Sending to a contact needs the full contact typed back; a wrong or decoy
+contact gets the same answer and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from secinfo.domain.contacts import Channel, mask, normalize_contact
+from secinfo.domain.errors import DomainError, NotFound, RecoveryProofMissing
+from secinfo.domain.events import EventTag
+from secinfo.domain.model import (
+    Recovery,
+    RecoveryContact,
+    RequestContext,
+)
+from secinfo.domain.passwords import check_password_strength
+from secinfo.domain.verification import Purpose
+from secinfo.ports import UnitOfWork
+from secinfo.services import activity
+from secinfo.services import verification as codes
+from secinfo.services.deps import Deps, new_id
+from secinfo.services.messages import masked_account_name, notify_contacts
+
+
+@dataclass(frozen=True)
+class SendAnswer:
+    """The same answer whether or not a code went out."""
+
+    verification_id: str
+
+
+def _decoys(deps: Deps, channel: Channel, value: str) -> list[RecoveryContact]:
+    digest = hmac.new(deps.codes.secret_for("recovery-decoys"), value.encode(), hashlib.sha256)
+    raw = digest.digest()
+    contacts = [RecoveryContact(id=new_id("rc"), channel=channel, masked=mask(channel, value))]
+    if raw[0] % 2:
+        contacts.append(
+            RecoveryContact(
+                id=new_id("rc"), channel=Channel.SMS, masked=f"*********{raw[1] % 100:02d}"
+            )
+        )
+    return contacts
+
+
+async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recovery:
+    channel, value = normalize_contact(sign_in_name)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        item = await uow.security_info.find_sign_in_name(value)
+        account = await uow.accounts.get(item.account_id) if item else None
+        recovery = Recovery(
+            id=new_id("rcv"),
+            created_at=now,
+            expires_at=now + deps.config.recovery_ttl,
+            contacts=_decoys(deps, channel, value),
+        )
+        if account is not None:
+            items = await uow.security_info.list_for_account(account.id)
+            recovery.account_id = account.id
+            recovery.proofs_needed = 2 if account.two_step_enabled else 1
+            recovery.contacts = [
+                RecoveryContact(
+                    id=new_id("rc"),
+                    channel=contact.channel,
+                    masked=contact.masked,
+                    item_id=contact.id,
+                )
+                for contact in items
+                if contact.can_receive_codes and contact.channel is not None
+            ]
+            await activity.record(deps, uow, account.id, EventTag.RECOVERY_STARTED, context)
+        await uow.recoveries.add(recovery)
+        await uow.commit()
+    return recovery
+
+
+async def _open(uow: UnitOfWork, deps: Deps, recovery_id: str) -> Recovery:
+    recovery = await uow.recoveries.get(recovery_id)
+    if recovery is None or recovery.completed_at or deps.clock.now() >= recovery.expires_at:
+        raise NotFound("This recovery has ended; start again from 'forgot password'.")
+    return recovery
+
+
+async def send_code(
+    deps: Deps, recovery_id: str, contact_id: str, typed_contact: str
+) -> SendAnswer:
+    """Send a code if ``typed_contact`` is the full contact behind ``contact_id``."""
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        contact = next((entry for entry in recovery.contacts if entry.id == contact_id), None)
+        if contact is None:
+            raise NotFound("Choose one of the contacts shown for this recovery.")
+        try:
+            _, typed = normalize_contact(typed_contact, contact.channel)
+        except DomainError:
+            typed = ""
+        item = await uow.security_info.get(contact.item_id) if contact.item_id else None
+        matches = (
+            item is not None
+            and item.can_receive_codes
+            and hmac.compare_digest(item.value.encode(), typed.encode())
+            and item.id not in recovery.proven_item_ids
+        )
+        verification = codes.new_verification(
+            deps,
+            purpose=Purpose.RECOVERY,
+            channel=contact.channel,
+            destination=item.value if matches and item else typed or contact.masked,
+            account_id=recovery.account_id,
+            subject_id=recovery.id,
+            session_id=item.id if matches and item else None,
+        )
+        if matches:
+            items = await uow.security_info.list_for_account(recovery.account_id or "")
+            await codes.start(deps, uow, verification, masked_account_name(items))
+        else:  # look the same, send nothing; the empty hash never matches a code
+            verification.record_send("", deps.clock.now(), deps.config.code_policy)
+            await uow.verifications.add(verification)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return SendAnswer(verification.id)
+
+
+async def verify(deps: Deps, recovery_id: str, verification_id: str, code: str) -> Recovery:
+    """Type back the code; returns the recovery with how many proofs are still needed."""
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        verification = await codes.load_for_holder(uow, verification_id, None, {Purpose.RECOVERY})
+        if verification.subject_id != recovery.id:
+            raise NotFound("That code was not sent for this recovery.")
+        outcome = await codes.check(deps, uow, verification, code)
+        item_id = verification.session_id
+        if outcome.valid and item_id and item_id not in recovery.proven_item_ids:
+            recovery.proven_item_ids.append(item_id)
+            item = await uow.security_info.get(item_id)
+            if item is not None:
+                item.last_used_at = deps.clock.now()
+                await uow.security_info.update(item)
+            await uow.recoveries.update(recovery)
+        await uow.commit()
+    codes.raise_if_invalid(outcome)
+    return recovery
+
+
+async def reset_password(
+    deps: Deps, recovery_id: str, new_password: str, context: RequestContext
+) -> None:
+    """Set the new password: every session ends and every contact is told."""
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        if recovery.account_id is None or recovery.proofs_left > 0:
+            raise RecoveryProofMissing(
+                f"Prove it's you with {recovery.proofs_left or 1} more code(s) first, each "
+                "sent to a different contact."
+            )
+        names = await uow.security_info.list_sign_in_names(recovery.account_id)
+    check_password_strength(new_password, context=tuple(n.value.split("@")[0] for n in names))
+    new_hash = await deps.passwords.hash(new_password)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        account = await uow.accounts.get(recovery.account_id or "")
+        if account is None:
+            raise NotFound("This recovery has ended; start again from 'forgot password'.")
+        account.password_hash = new_hash
+        account.password_changed_at = now
+        account.password_reset_required = False
+        await uow.accounts.update(account)
+        recovery.completed_at = now
+        await uow.recoveries.update(recovery)
+        revoked = await uow.sessions.revoke_all(account.id, now)
+        await activity.record(
+            deps, uow, account.id, EventTag.RECOVERY_COMPLETED, context, sessions=revoked
+        )
+        await notify_contacts(deps, uow, account, "password_reset", {})
+        await uow.commit()
+    deps.outbox_wakeup()

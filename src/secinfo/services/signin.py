@@ -1,0 +1,386 @@
+"""Sign-in (§6): password, then a code only when it is needed, and the reconfirm prompt.
+
+A code is asked for when 2-step verification is on, after many recent failures, after
+long inactivity, or when the sign-in looks unusual (a device not seen before together
+with a network or country not seen before). When no security info was verified for a
+year, sign-in asks the holder to verify or add some: skippable for 24 hours at a time,
+required from 7 days after the first prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from secinfo.domain.codes import token_hash
+from secinfo.domain.contacts import normalize_contact
+from secinfo.domain.errors import (
+    ChallengeNotFound,
+    CodeNotSupported,
+    DomainError,
+    InvalidCredentials,
+    InvalidInput,
+    NotFound,
+    PasswordResetRequired,
+    ReconfirmRequired,
+)
+from secinfo.domain.events import EventTag
+from secinfo.domain.model import (
+    Account,
+    AccountStatus,
+    ChallengeReason,
+    InfoKind,
+    InfoState,
+    RequestContext,
+    SecurityInfo,
+    SignInChallenge,
+)
+from secinfo.domain.rules import (
+    ReconfirmState,
+    SignInFacts,
+    challenge_reason,
+    enforce_reconfirm_from,
+    network_of,
+    reconfirm_state,
+)
+from secinfo.domain.verification import Purpose, Verification
+from secinfo.ports import UnitOfWork
+from secinfo.services import activity, replace_info
+from secinfo.services import verification as codes
+from secinfo.services.accounts import NewSession, open_session
+from secinfo.services.deps import Deps, new_id
+from secinfo.services.messages import masked_account_name, notify_contacts
+
+
+@dataclass(frozen=True)
+class ChallengeView:
+    challenge: SignInChallenge
+    options: list[SecurityInfo] = field(default_factory=list)
+    enforced_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """Either a session, or the step that must come first."""
+
+    session: NewSession | None = None
+    challenge: ChallengeView | None = None
+
+
+async def _check_password(
+    deps: Deps, sign_in_name: str, password: str, context: RequestContext
+) -> Account:
+    try:
+        _, value = normalize_contact(sign_in_name)
+    except DomainError:
+        value = None
+    async with deps.uow() as uow:
+        item = await uow.security_info.find_sign_in_name(value) if value else None
+        account = await uow.accounts.get(item.account_id) if item else None
+    if account is None or account.status is not AccountStatus.ACTIVE:
+        await deps.passwords.burn()
+        raise InvalidCredentials()
+    if not await deps.passwords.verify(account.password_hash, password):
+        async with deps.uow() as uow:
+            await activity.record(
+                deps, uow, account.id, EventTag.SIGN_IN_FAILURE, context, outcome="wrong_password"
+            )
+            await uow.commit()
+        raise InvalidCredentials()
+    if account.password_reset_required:
+        raise PasswordResetRequired()
+    return account
+
+
+def last_confirmed(items: list[SecurityInfo]) -> datetime | None:
+    """When a code last proved one of the holder's contacts works."""
+    times = [
+        moment
+        for item in items
+        if item.state is not InfoState.REMOVED
+        for moment in (item.last_used_at, item.verified_at)
+        if moment is not None
+    ]
+    return max(times, default=None)
+
+
+async def sign_in(
+    deps: Deps, sign_in_name: str, password: str, context: RequestContext
+) -> SignInResult:
+    account = await _check_password(deps, sign_in_name, password, context)
+    now = deps.clock.now()
+    policy = deps.config.sign_in
+    async with deps.uow() as uow:
+        items = await uow.security_info.list_for_account(account.id)
+        options = [item for item in items if item.can_receive_codes]
+        reason = challenge_reason(await _facts(deps, uow, account, context), now, policy)
+        skippable = False
+        if reason is not None and not options:
+            reason = None  # nothing can receive a code; the reconfirm prompt asks to add some
+        if reason is None:
+            state = reconfirm_state(
+                last_confirmed(items),
+                account.reconfirm_prompted_at,
+                account.reconfirm_skipped_until,
+                now,
+                deps.config.reconfirm,
+            )
+            if state in (ReconfirmState.SKIPPABLE, ReconfirmState.REQUIRED):
+                reason = ChallengeReason.RECONFIRM
+                skippable = state is ReconfirmState.SKIPPABLE
+                if account.reconfirm_prompted_at is None:
+                    account.reconfirm_prompted_at = now
+                    await uow.accounts.update(account)
+        if reason is None:
+            new_session = await open_session(deps, uow, account, context)
+            await activity.record(deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context)
+            await uow.commit()
+            return SignInResult(session=new_session)
+        challenge = SignInChallenge(
+            id=new_id("chl"),
+            account_id=account.id,
+            reason=reason,
+            created_at=now,
+            expires_at=now + policy.challenge_ttl,
+            ip=context.ip,
+            user_agent=context.user_agent,
+            skippable=skippable,
+        )
+        await uow.challenges.add(challenge)
+        await activity.record(
+            deps,
+            uow,
+            account.id,
+            EventTag.SIGN_IN_CHALLENGED,
+            context,
+            outcome="challenged",
+            reason=reason.value,
+        )
+        if reason is ChallengeReason.UNUSUAL_SIGN_IN:
+            await notify_contacts(
+                deps,
+                uow,
+                account,
+                "unusual_sign_in",
+                {
+                    "ip": context.ip or "unknown",
+                    "country": deps.countries.country(context.ip) or "unknown",
+                    "device": (context.user_agent or "unknown device")[:80],
+                    "when": f"{now:%Y-%m-%d %H:%M} UTC",
+                },
+            )
+        await uow.commit()
+    deps.outbox_wakeup()
+    return SignInResult(challenge=_view(deps, challenge, account, options))
+
+
+def _view(
+    deps: Deps, challenge: SignInChallenge, account: Account, options: list[SecurityInfo]
+) -> ChallengeView:
+    enforced_from = None
+    if challenge.reason is ChallengeReason.RECONFIRM and account.reconfirm_prompted_at:
+        enforced_from = enforce_reconfirm_from(account.reconfirm_prompted_at, deps.config.reconfirm)
+    return ChallengeView(challenge, options, enforced_from)
+
+
+async def _facts(
+    deps: Deps, uow: UnitOfWork, account: Account, context: RequestContext
+) -> SignInFacts:
+    now = deps.clock.now()
+    device_known = False
+    if context.device_token:
+        device = await uow.devices.get_by_token_hash(account.id, token_hash(context.device_token))
+        device_known = device is not None
+    network = network_of(context.ip)
+    network_known = network is None or await uow.known_networks.is_known(account.id, network)
+    country = deps.countries.country(context.ip)
+    country_known = country is None or country in await uow.known_networks.countries(account.id)
+    failures = await uow.activity.count_since(
+        account.id, EventTag.SIGN_IN_FAILURE.value, now - deps.config.sign_in.failure_window
+    )
+    return SignInFacts(
+        device_known=device_known,
+        network_known=network_known,
+        country_known=country_known,
+        recent_failures=failures,
+        last_sign_in_at=account.last_sign_in_at,
+        two_step_enabled=account.two_step_enabled,
+    )
+
+
+async def _open_challenge(uow: UnitOfWork, deps: Deps, challenge_id: str) -> SignInChallenge:
+    challenge = await uow.challenges.get(challenge_id)
+    if (
+        challenge is None
+        or challenge.completed_at is not None
+        or deps.clock.now() >= challenge.expires_at
+    ):
+        raise ChallengeNotFound()
+    return challenge
+
+
+async def send_code(deps: Deps, challenge_id: str, security_info_id: str) -> Verification:
+    """Send the sign-in code to the contact the person chose."""
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        item = await uow.security_info.get(security_info_id)
+        if item is None or item.account_id != challenge.account_id:
+            raise NotFound("Choose one of the contacts offered for this sign-in.")
+        if not item.can_receive_codes or item.channel is None:
+            raise CodeNotSupported("That contact cannot receive codes.")
+        items = await uow.security_info.list_for_account(challenge.account_id)
+        account = await uow.accounts.get(challenge.account_id)
+        purpose = (
+            Purpose.RECONFIRM if challenge.reason is ChallengeReason.RECONFIRM else Purpose.SIGN_IN
+        )
+        verification = codes.new_verification(
+            deps,
+            purpose=purpose,
+            channel=item.channel,
+            destination=item.value,
+            account_id=challenge.account_id,
+            subject_id=item.id,
+            session_id=challenge.id,
+            locale=account.locale if account else "en",
+        )
+        await codes.start(deps, uow, verification, masked_account_name(items))
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification
+
+
+async def add_info(
+    deps: Deps, challenge_id: str, kind: InfoKind, value: str, context: RequestContext
+) -> Verification:
+    """At the reconfirm prompt: add new info instead of verifying old info.
+
+    With no contact left that can receive codes, the new one becomes active once its code
+    is typed back. Otherwise it replaces the current info through the 30-day waiting
+    period ("I don't have any of these"), so a stolen password cannot swap contacts.
+    """
+    channel = kind.channel
+    if channel is None:
+        raise InvalidInput("Add an email address or a phone number.")
+    _, normalized = normalize_contact(value, channel)
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        if challenge.reason is not ChallengeReason.RECONFIRM:
+            raise InvalidInput("New info can only be added at the reconfirm step.")
+        items = await uow.security_info.list_for_account(challenge.account_id)
+        account = await uow.accounts.get(challenge.account_id)
+        now = deps.clock.now()
+        item = SecurityInfo(
+            id=new_id("inf"),
+            account_id=challenge.account_id,
+            kind=kind,
+            value=normalized,
+            state=InfoState.PENDING,
+            added_at=now,
+        )
+        await uow.security_info.add(item)
+        replacing = any(other.can_receive_codes for other in items)
+        verification = codes.new_verification(
+            deps,
+            purpose=Purpose.REPLACE_INFO if replacing else Purpose.ADD_INFO,
+            channel=channel,
+            destination=normalized,
+            account_id=challenge.account_id,
+            subject_id=item.id,
+            session_id=challenge.id,
+            locale=account.locale if account else "en",
+        )
+        await codes.start(deps, uow, verification, masked_account_name(items))
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification
+
+
+async def verify_code(
+    deps: Deps, challenge_id: str, verification_id: str, code: str, context: RequestContext
+) -> NewSession:
+    """Type back the code; the sign-in finishes and the reconfirm clock starts again."""
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        verification = await codes.load_for_holder(
+            uow,
+            verification_id,
+            challenge.account_id,
+            {Purpose.SIGN_IN, Purpose.RECONFIRM, Purpose.ADD_INFO, Purpose.REPLACE_INFO},
+        )
+        if verification.session_id != challenge.id:
+            raise NotFound("That code was not sent for this sign-in.")
+        outcome = await codes.check(deps, uow, verification, code)
+        new_session = None
+        if outcome.valid:
+            new_session = await _finish(deps, uow, challenge, verification, context)
+        else:
+            await activity.record(
+                deps,
+                uow,
+                challenge.account_id,
+                EventTag.CODE_CHECK_FAILED,
+                context,
+                outcome="wrong_code",
+                purpose=verification.purpose.value,
+            )
+        await uow.commit()
+    codes.raise_if_invalid(outcome)
+    deps.outbox_wakeup()
+    assert new_session is not None
+    return new_session
+
+
+async def _finish(
+    deps: Deps,
+    uow: UnitOfWork,
+    challenge: SignInChallenge,
+    verification: Verification,
+    context: RequestContext,
+) -> NewSession:
+    now = deps.clock.now()
+    account = await uow.accounts.get(challenge.account_id)
+    item = await uow.security_info.get(verification.subject_id or "")
+    if account is None or item is None:
+        raise ChallengeNotFound()
+    if verification.purpose is Purpose.REPLACE_INFO:
+        await replace_info.hold_swap(deps, uow, account.id, item.id, context)
+    else:
+        if verification.purpose is Purpose.ADD_INFO:
+            item.state = InfoState.ACTIVE
+            item.verified_at = now
+        item.last_used_at = now
+        await uow.security_info.update(item)
+    if verification.purpose is not Purpose.SIGN_IN or challenge.reason is ChallengeReason.RECONFIRM:
+        await activity.record(deps, uow, account.id, EventTag.RECONFIRMED, context, item_id=item.id)
+    account.reconfirm_prompted_at = None
+    account.reconfirm_skipped_until = None
+    challenge.completed_at = now
+    await uow.challenges.update(challenge)
+    new_session = await open_session(deps, uow, account, context)
+    await activity.record(
+        deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context, reason=challenge.reason.value
+    )
+    return new_session
+
+
+async def skip_reconfirm(deps: Deps, challenge_id: str, context: RequestContext) -> NewSession:
+    """ "Skip for now": allowed for 24 hours at a time, until 7 days after the first ask."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        account = await uow.accounts.get(challenge.account_id)
+        if account is None or challenge.reason is not ChallengeReason.RECONFIRM:
+            raise InvalidInput("Only the reconfirm step can be skipped.")
+        prompted = account.reconfirm_prompted_at or now
+        if not challenge.skippable or now >= enforce_reconfirm_from(
+            prompted, deps.config.reconfirm
+        ):
+            raise ReconfirmRequired()
+        account.reconfirm_skipped_until = now + deps.config.reconfirm.skip_for
+        challenge.completed_at = now
+        await uow.challenges.update(challenge)
+        await activity.record(deps, uow, account.id, EventTag.RECONFIRM_SKIPPED, context)
+        new_session = await open_session(deps, uow, account, context)
+        await activity.record(deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context)
+        await uow.commit()
+    return new_session
