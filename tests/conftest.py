@@ -117,7 +117,8 @@ class Harness:
         item_id = next(
             item["id"]
             for item in items["items"]
-            if item["state"] == "active" and item["value"] == mask(channel, value)
+            if item["state"] in ("active", "removal_pending")
+            and item["value"] == mask(channel, value)
         )
         started = await self.client.post(
             "/v1/me/step-up", json={"security_info_id": item_id}, headers=auth(token)
@@ -138,7 +139,7 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
     return load_settings(
         database_url=database_url,
         data_dir=data_dir,
@@ -152,7 +153,7 @@ def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
 @pytest.fixture
 async def harness(database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
     clock = MovableClock()
-    app = build(test_settings(database_url, tmp_path), clock=clock)
+    app = build(make_settings(database_url, tmp_path), clock=clock)
     if database_url.startswith("sqlite"):
         await migrate(app.engine)
     else:

@@ -83,7 +83,7 @@ async def notify_contacts(
         channel = item.channel
         if channel is None or item.id in exclude:
             continue
-        if item.state.value != "active" and item not in also:
+        if not item.can_receive_codes and item not in also:
             continue
         recipients.setdefault((channel.value, item.value), item)
     account_label = masked_account_name(items)

@@ -45,7 +45,12 @@ class DevMailbox:
         return f"devmailbox-{message.id}"
 
     async def list_messages(self, to: str | None = None, limit: int = 100) -> list[MailboxMessage]:
-        query = dev_mailbox.select().order_by(dev_mailbox.c.id.desc()).limit(limit)
+        # Newest first by when the message was queued: delivery runs concurrently.
+        query = (
+            dev_mailbox.select()
+            .order_by(dev_mailbox.c.created_at.desc(), dev_mailbox.c.id.desc())
+            .limit(limit)
+        )
         if to:
             query = query.where(dev_mailbox.c.destination == to)
         async with self.engine.connect() as connection:
