@@ -9,12 +9,15 @@ a service mutating what it read changes nothing until it calls ``update`` and co
 from __future__ import annotations
 
 import copy
+import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Generic, Self, TypeVar
+
+import anyio
 
 from secinfo.adapters.delivery.templates import JinjaRenderer
 from secinfo.domain.codes import CodeHasher
@@ -23,15 +26,20 @@ from secinfo.domain.model import (
     Account,
     ActivityEvent,
     ApiKey,
+    ChangeStatus,
+    Device,
     InfoState,
     MessageStatus,
     OutgoingMessage,
+    PendingChange,
+    Recovery,
     RequestContext,
     SecurityInfo,
     Session,
+    SignInChallenge,
 )
 from secinfo.domain.verification import Status, Verification
-from secinfo.services import accounts
+from secinfo.services import accounts, signin
 from secinfo.services import step_up as step_up_service
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import Deps, ServiceConfig
@@ -87,6 +95,60 @@ class FakePasswords:
 
 
 @dataclass
+class KnownNetwork:
+    """A row of ``known_networks``: a network (and its country) an account signed in from."""
+
+    account_id: str
+    network: str
+    country: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass
+class BillingProfile:
+    profile: str  # JSON text, as the SQL table keeps it
+    updated_at: datetime
+
+
+# How long a fake row lock is waited for. A real database waits until the holder ends;
+# a unit of work holding the lock in the *same* task would wait forever, so fail instead.
+LOCK_WAIT_SECONDS = 2.0
+
+
+class RowLocks:
+    """``SELECT … FOR UPDATE`` / conditional ``UPDATE`` row locks, held until the unit of
+    work that took them commits or rolls back. Another unit of work waits for them, then
+    re-reads the committed row: this is what makes ``finish`` exactly-once."""
+
+    def __init__(self) -> None:
+        self.holders: dict[tuple[str, str], tuple[object, anyio.Event]] = {}
+
+    async def acquire(self, table: str, key: str, owner: object) -> None:
+        while True:
+            held = self.holders.get((table, key))
+            if held is None:
+                self.holders[(table, key)] = (owner, anyio.Event())
+                return
+            if held[0] is owner:
+                return
+            try:
+                with anyio.fail_after(LOCK_WAIT_SECONDS):
+                    await held[1].wait()
+            except TimeoutError:
+                raise AssertionError(
+                    f"{table} row {key!r} is locked by another open unit of work in this "
+                    "task: a real database would wait here forever"
+                ) from None
+
+    def release_all(self, owner: object) -> None:
+        for key, (holder, released) in list(self.holders.items()):
+            if holder is owner:
+                del self.holders[key]
+                released.set()
+
+
+@dataclass
 class FakeStore:
     """The committed state shared by every unit of work of one factory."""
 
@@ -97,7 +159,14 @@ class FakeStore:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     outbox: dict[str, OutgoingMessage] = field(default_factory=dict)
     activity: dict[str, ActivityEvent] = field(default_factory=dict)
+    pending_changes: dict[str, PendingChange] = field(default_factory=dict)
+    devices: dict[str, Device] = field(default_factory=dict)
+    known_networks: dict[str, KnownNetwork] = field(default_factory=dict)
+    challenges: dict[str, SignInChallenge] = field(default_factory=dict)
+    recoveries: dict[str, Recovery] = field(default_factory=dict)
+    billing: dict[str, BillingProfile] = field(default_factory=dict)
     commits: int = 0
+    locks: RowLocks = field(default_factory=RowLocks, repr=False, compare=False)
 
     def messages(self) -> list[OutgoingMessage]:
         """Every committed message, in the order it was queued."""
@@ -111,11 +180,22 @@ class FakeStore:
         ]
 
 
-class _Table(Generic[T]):
-    """One table as one unit of work sees it: the committed rows plus its own writes."""
+UniqueKey = Callable[[T], Hashable | None]
 
-    def __init__(self, committed: dict[str, T]) -> None:
+
+class _Table(Generic[T]):
+    """One table as one unit of work sees it: the committed rows plus its own writes.
+
+    ``unique`` mirrors the SQL unique indexes (partial ones return None for rows outside
+    the index); a write that would break one fails like the database would.
+    """
+
+    def __init__(
+        self, name: str, committed: dict[str, T], unique: tuple[UniqueKey[T], ...] = ()
+    ) -> None:
+        self.name = name
         self.committed = committed
+        self.unique = unique
         self.changes: dict[str, object] = {}
 
     def get(self, key: str) -> T | None:
@@ -125,27 +205,53 @@ class _Table(Generic[T]):
         row_ = self.committed.get(key)
         return copy.deepcopy(row_) if row_ is not None else None
 
+    def _check_unique(self, key: str, row: T, others: Iterator[tuple[str, T]]) -> None:
+        wanted = [(index, unique(row)) for index, unique in enumerate(self.unique)]
+        wanted = [(index, value) for index, value in wanted if value is not None]
+        if not wanted:
+            return
+        for other_key, other in others:
+            if other_key == key:
+                continue
+            for index, value in wanted:
+                if self.unique[index](other) == value:
+                    raise AssertionError(
+                        f"unique index {index} of {self.name} violated by {key!r}: {value!r}"
+                    )
+
     def put(self, key: str, row: T) -> None:
+        self._check_unique(key, row, self.items())
         self.changes[key] = copy.deepcopy(row)
 
     def insert(self, key: str, row: T) -> None:
         if self.get(key) is not None:
-            raise AssertionError(f"duplicate primary key {key!r}")
+            raise AssertionError(f"duplicate primary key {key!r} in {self.name}")
         self.put(key, row)
 
     def require(self, key: str) -> None:
         if self.get(key) is None:
-            raise AssertionError(f"update of a row that does not exist: {key!r}")
+            raise AssertionError(f"update of a row that does not exist: {self.name} {key!r}")
 
     def delete(self, key: str) -> None:
         self.changes[key] = _DELETED
 
-    def rows(self) -> Iterator[T]:
-        """Every visible row (copies), committed order first, then new ones."""
+    def items(self) -> Iterator[tuple[str, T]]:
+        """Every visible (key, row copy), committed order first, then new ones."""
         for key in [*self.committed, *(k for k in self.changes if k not in self.committed)]:
             row = self.get(key)
             if row is not None:
-                yield row
+                yield key, row
+
+    def rows(self) -> Iterator[T]:
+        for _, row in self.items():
+            yield row
+
+    def check_commit(self) -> None:
+        """Another unit of work may have committed a clashing row since ours was written."""
+        for key, row in self.changes.items():
+            if row is not _DELETED:
+                committed = ((k, r) for k, r in self.committed.items() if k not in self.changes)
+                self._check_unique(key, row, committed)  # type: ignore[arg-type]
 
     def apply(self) -> None:
         for key, row in self.changes.items():
@@ -197,10 +303,21 @@ class FakeSecurityInfo:
         return sorted(items, key=lambda item: (item.added_at, item.id))
 
     async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
+        """Like SQL: switched on and not pending; a removed item may still be a name."""
         for item in self.table.rows():
-            if item.value == value and item.sign_in and item.state is InfoState.ACTIVE:
+            if item.value == value and item.sign_in and item.state is not InfoState.PENDING:
                 return item
         return None
+
+    async def list_sign_in_names(self, account_id: str) -> list[SecurityInfo]:
+        names = [
+            item
+            for item in self.table.rows()
+            if item.account_id == account_id
+            and item.sign_in
+            and item.state is not InfoState.PENDING
+        ]
+        return sorted(names, key=lambda item: (item.added_at, item.id))
 
 
 class FakeVerifications:
@@ -311,15 +428,208 @@ class FakeActivity:
         self.table.insert(event.id, event)
 
     async def list_for_account(
-        self, account_id: str, limit: int, before: datetime | None = None
+        self, account_id: str, limit: int, before: str | None = None
     ) -> list[ActivityEvent]:
-        events = [
-            event
+        """Newest first by insertion order (the SQL ``seq``); ``before`` is an event id,
+        and an unknown one gives an empty page (``seq < NULL`` in SQL)."""
+        events = list(self.table.rows())  # insertion order
+        if before is not None:
+            position = next((i for i, event in enumerate(events) if event.id == before), None)
+            events = [] if position is None else events[:position]
+        mine = [event for event in events if event.account_id == account_id]
+        return list(reversed(mine))[:limit]
+
+    async def get(self, event_id: str) -> ActivityEvent | None:
+        return self.table.get(event_id)
+
+    async def count_since(self, account_id: str, type: str, since: datetime) -> int:
+        return sum(
+            1
             for event in self.table.rows()
-            if event.account_id == account_id and (before is None or event.created_at < before)
+            if event.account_id == account_id and event.type == type and event.created_at >= since
+        )
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        old = [event.id for event in self.table.rows() if event.created_at < cutoff]
+        for event_id in old:
+            self.table.delete(event_id)
+        return len(old)
+
+
+class FakePendingChanges:
+    def __init__(self, table: _Table[PendingChange], locks: RowLocks, owner: object) -> None:
+        self.table = table
+        self.locks = locks
+        self.owner = owner
+
+    async def add(self, change: PendingChange) -> None:
+        self.table.insert(change.id, change)
+
+    async def get(self, change_id: str) -> PendingChange | None:
+        return self.table.get(change_id)
+
+    async def pending_for_account(self, account_id: str) -> PendingChange | None:
+        return next(
+            (
+                change
+                for change in self.table.rows()
+                if change.account_id == account_id and change.status is ChangeStatus.PENDING
+            ),
+            None,
+        )
+
+    async def _lock_pending(self, change_id: str) -> PendingChange | None:
+        """``UPDATE … WHERE id = ? AND status = 'pending'``: lock, then re-read."""
+        await self.locks.acquire(self.table.name, change_id, self.owner)
+        current = self.table.get(change_id)
+        if current is None or current.status is not ChangeStatus.PENDING:
+            return None
+        return current
+
+    async def finish(self, change: PendingChange) -> bool:
+        current = await self._lock_pending(change.id)
+        if current is None:
+            return False
+        current.status = change.status
+        current.canceled_at = change.canceled_at
+        current.completed_at = change.completed_at
+        self.table.put(change.id, current)
+        return True
+
+    async def move_reminder(self, change: PendingChange, previous: datetime) -> bool:
+        current = await self._lock_pending(change.id)
+        if current is None or current.next_reminder_at != previous:
+            return False
+        current.next_reminder_at = change.next_reminder_at
+        self.table.put(change.id, current)
+        return True
+
+    async def due(self, now: datetime, limit: int) -> list[PendingChange]:
+        due = [
+            change
+            for change in self.table.rows()
+            if change.status is ChangeStatus.PENDING and change.ends_at <= now
         ]
-        events.sort(key=lambda event: (event.created_at, event.id), reverse=True)
-        return events[:limit]
+        return sorted(due, key=lambda change: change.ends_at)[:limit]
+
+    async def reminders_due(self, now: datetime, limit: int) -> list[PendingChange]:
+        due = [
+            change
+            for change in self.table.rows()
+            if change.status is ChangeStatus.PENDING
+            and change.next_reminder_at <= now
+            and change.ends_at > now
+        ]
+        return sorted(due, key=lambda change: change.next_reminder_at)[:limit]
+
+
+class FakeDevices:
+    def __init__(self, table: _Table[Device]) -> None:
+        self.table = table
+
+    async def add(self, device: Device) -> None:
+        self.table.insert(device.id, device)
+
+    async def get_by_token_hash(self, account_id: str, token_hash: str) -> Device | None:
+        return next(
+            (
+                device
+                for device in self.table.rows()
+                if device.account_id == account_id and device.token_hash == token_hash
+            ),
+            None,
+        )
+
+    async def update(self, device: Device) -> None:
+        self.table.require(device.id)
+        self.table.put(device.id, device)
+
+
+class FakeKnownNetworks:
+    def __init__(self, table: _Table[KnownNetwork]) -> None:
+        self.table = table
+
+    @staticmethod
+    def _key(account_id: str, network: str) -> str:
+        return f"{account_id}|{network}"
+
+    async def is_known(self, account_id: str, network: str) -> bool:
+        return self.table.get(self._key(account_id, network)) is not None
+
+    async def countries(self, account_id: str) -> set[str]:
+        return {
+            row.country for row in self.table.rows() if row.account_id == account_id and row.country
+        }
+
+    async def remember(
+        self, account_id: str, network: str, country: str | None, now: datetime
+    ) -> None:
+        key = self._key(account_id, network)
+        row = self.table.get(key)
+        if row is None:
+            row = KnownNetwork(account_id, network, country, first_seen_at=now, last_seen_at=now)
+        else:
+            row.last_seen_at = now
+            row.country = country
+        self.table.put(key, row)
+
+
+class FakeChallenges:
+    def __init__(self, table: _Table[SignInChallenge]) -> None:
+        self.table = table
+
+    async def add(self, challenge: SignInChallenge) -> None:
+        self.table.insert(challenge.id, challenge)
+
+    async def get(self, challenge_id: str) -> SignInChallenge | None:
+        return self.table.get(challenge_id)
+
+    async def update(self, challenge: SignInChallenge) -> None:
+        self.table.require(challenge.id)
+        self.table.put(challenge.id, challenge)
+
+
+class FakeRecoveries:
+    def __init__(self, table: _Table[Recovery]) -> None:
+        self.table = table
+
+    async def add(self, recovery: Recovery) -> None:
+        self.table.insert(recovery.id, recovery)
+
+    async def get(self, recovery_id: str) -> Recovery | None:
+        return self.table.get(recovery_id)
+
+    async def update(self, recovery: Recovery) -> None:
+        self.table.require(recovery.id)
+        self.table.put(recovery.id, recovery)
+
+
+class FakeBilling:
+    """Kept as JSON text like the SQL table, so what cannot be stored fails here too."""
+
+    def __init__(self, table: _Table[BillingProfile]) -> None:
+        self.table = table
+
+    async def get(self, account_id: str) -> tuple[dict[str, object], datetime] | None:
+        row = self.table.get(account_id)
+        if row is None:
+            return None
+        profile: dict[str, object] = json.loads(row.profile)
+        return profile, row.updated_at
+
+    async def put(self, account_id: str, profile: dict[str, object], now: datetime) -> None:
+        encoded = json.dumps(profile, separators=(",", ":"))
+        self.table.put(account_id, BillingProfile(encoded, now))
+
+
+def _sign_in_name_key(item: SecurityInfo) -> Hashable | None:
+    """``uq_security_info_sign_in_name``: value, where sign_in and state <> 'pending'."""
+    return item.value if item.sign_in and item.state is not InfoState.PENDING else None
+
+
+def _one_pending_change_key(change: PendingChange) -> Hashable | None:
+    """``uq_pending_changes_one_per_account``: account_id, where status = 'pending'."""
+    return change.account_id if change.status is ChangeStatus.PENDING else None
 
 
 class FakeUnitOfWork:
@@ -329,8 +639,8 @@ class FakeUnitOfWork:
         self._tables: list[_Table[object]] = []
         self._open = False
 
-    def _table(self, committed: dict[str, T]) -> _Table[T]:
-        table = _Table(committed)
+    def _table(self, name: str, committed: dict[str, T], *unique: UniqueKey[T]) -> _Table[T]:
+        table = _Table(name, committed, unique)
         self._tables.append(table)  # type: ignore[arg-type]
         return table
 
@@ -338,13 +648,34 @@ class FakeUnitOfWork:
         assert not self._open, "a unit of work is entered once"
         self._open = True
         store = self.store
-        self.accounts = FakeAccounts(self._table(store.accounts))
-        self.security_info = FakeSecurityInfo(self._table(store.security_info))
-        self.verifications = FakeVerifications(self._table(store.verifications))
-        self.sessions = FakeSessions(self._table(store.sessions))
-        self.api_keys = FakeApiKeys(self._table(store.api_keys))
-        self.outbox = FakeOutbox(self._table(store.outbox))
-        self.activity = FakeActivity(self._table(store.activity))
+        self._tables = []
+        self.accounts = FakeAccounts(self._table("accounts", store.accounts))
+        self.security_info = FakeSecurityInfo(
+            self._table("security_info", store.security_info, _sign_in_name_key)
+        )
+        self.verifications = FakeVerifications(self._table("verifications", store.verifications))
+        self.sessions = FakeSessions(
+            self._table("sessions", store.sessions, lambda session: session.token_hash)
+        )
+        self.api_keys = FakeApiKeys(
+            self._table("api_keys", store.api_keys, lambda key: key.key_hash)
+        )
+        self.outbox = FakeOutbox(self._table("outbox", store.outbox))
+        self.activity = FakeActivity(self._table("activity", store.activity))
+        self.pending_changes = FakePendingChanges(
+            self._table("pending_changes", store.pending_changes, _one_pending_change_key),
+            store.locks,
+            self,
+        )
+        self.devices = FakeDevices(
+            self._table(
+                "devices", store.devices, lambda device: (device.account_id, device.token_hash)
+            )
+        )
+        self.known_networks = FakeKnownNetworks(self._table("known_networks", store.known_networks))
+        self.challenges = FakeChallenges(self._table("challenges", store.challenges))
+        self.recoveries = FakeRecoveries(self._table("recoveries", store.recoveries))
+        self.billing = FakeBilling(self._table("billing", store.billing))
         return self
 
     async def __aexit__(
@@ -355,12 +686,16 @@ class FakeUnitOfWork:
     ) -> None:
         for table in self._tables:  # rollback: whatever was not committed is dropped
             table.changes.clear()
+        self.store.locks.release_all(self)
         self._open = False
 
     async def commit(self) -> None:
         assert self._open, "commit outside the unit of work"
         for table in self._tables:
+            table.check_commit()
+        for table in self._tables:
             table.apply()
+        self.store.locks.release_all(self)
         self.committed = True
         self.store.commits += 1
 
@@ -468,3 +803,22 @@ async def step_up(deps: Deps, session: Session, item_id: str) -> datetime:
     verification = await step_up_service.start(deps, session, item_id)
     code = latest_code(store_of(deps), verification.destination)
     return await step_up_service.check(deps, session, verification.id, code, RequestContext())
+
+
+def on_device(context: RequestContext, new_session: NewSession) -> RequestContext:
+    """The same request context from the device that opened ``new_session``."""
+    assert new_session.device_token, "that session did not come with a new device token"
+    return replace(context, device_token=new_session.device_token)
+
+
+async def sign_in(
+    deps: Deps,
+    sign_in_name: str,
+    password: str = GOOD_PASSWORD,
+    context: RequestContext | None = None,
+) -> NewSession:
+    """Sign in where no code is asked for: fails the test if a challenge comes back."""
+    result = await signin.sign_in(deps, sign_in_name, password, context or RequestContext())
+    assert result.challenge is None, f"unexpected challenge: {result.challenge.challenge.reason}"
+    assert result.session is not None
+    return result.session

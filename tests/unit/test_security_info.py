@@ -12,6 +12,7 @@ from tests.fakes import (
     create_account,
     latest_code,
     messages_to,
+    sign_in,
     step_up,
     wrong_code,
 )
@@ -21,7 +22,6 @@ from secinfo.domain.errors import (
     InvalidCode,
     InvalidCredentials,
     InvalidInput,
-    LastSecurityInfo,
     LastSignInName,
     NotFound,
     NotVerifiedYet,
@@ -29,8 +29,8 @@ from secinfo.domain.errors import (
     StepUpRequired,
 )
 from secinfo.domain.events import EventTag
-from secinfo.domain.model import InfoKind, InfoState, RequestContext, SecurityInfo
-from secinfo.services import accounts, security_info
+from secinfo.domain.model import ChangeKind, InfoKind, InfoState, RequestContext, SecurityInfo
+from secinfo.services import security_info, signin
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import Deps
 
@@ -180,14 +180,20 @@ async def test_adding_a_pending_value_again_replaces_the_unfinished_one(
     assert [item.id for item in listed if item.value == PHONE] == [second.item.id]
 
 
-async def test_the_last_item_that_receives_codes_cannot_be_removed(
-    deps: Deps, store: FakeStore, alice: tuple[NewSession, SecurityInfo]
+async def test_removing_the_last_item_that_receives_codes_waits_30_days(
+    deps: Deps, store: FakeStore, alice: tuple[NewSession, SecurityInfo], clock: FakeClock
 ) -> None:
     new_session, item = alice
 
-    with pytest.raises(LastSecurityInfo):
-        await security_info.remove(deps, new_session.session, item.id, CONTEXT)
-    assert store.security_info[item.id].state is InfoState.ACTIVE
+    removal = await security_info.remove(deps, new_session.session, item.id, CONTEXT)
+
+    change = removal.pending_change
+    assert change is not None
+    assert (change.kind, change.item_ids) == (ChangeKind.REMOVE_INFO, [item.id])
+    assert change.ends_at == clock.now() + timedelta(days=30)
+    assert store.pending_changes[change.id].ends_at == change.ends_at
+    assert store.security_info[item.id].state is InfoState.REMOVAL_PENDING
+    assert messages_to(store, ALICE)[-1] == "pending_change_started"
 
 
 async def test_removing_needs_a_step_up(
@@ -208,9 +214,10 @@ async def test_removing_another_item_works_and_tells_every_contact(
     new_session, _ = alice
     phone = await add_confirmed(deps, store, new_session, InfoKind.PHONE, PHONE)
 
-    removed = await security_info.remove(deps, new_session.session, phone.id, CONTEXT)
+    removal = await security_info.remove(deps, new_session.session, phone.id, CONTEXT)
 
-    assert removed.state is InfoState.REMOVED
+    assert removal.pending_change is None
+    assert removal.item.state is InfoState.REMOVED
     assert store.security_info[phone.id].removed_at is not None
     listed = await security_info.list_info(deps, new_session.session.account_id)
     assert [item.value for item in listed] == [ALICE]
@@ -221,15 +228,30 @@ async def test_removing_another_item_works_and_tells_every_contact(
     assert (event.type, event.details["item_id"]) == (EventTag.SECURITY_INFO_REMOVED, phone.id)
 
 
-async def test_the_last_sign_in_name_cannot_be_removed(
+async def test_a_removed_sign_in_name_stays_a_sign_in_name_until_switched_off(
     deps: Deps, store: FakeStore, alice: tuple[NewSession, SecurityInfo]
 ) -> None:
     new_session, item = alice
-    await add_confirmed(deps, store, new_session, InfoKind.PHONE, PHONE)
+    phone = await add_confirmed(deps, store, new_session, InfoKind.PHONE, PHONE)
 
+    removal = await security_info.remove(deps, new_session.session, item.id, CONTEXT)
+
+    assert removal.pending_change is None
+    stored = store.security_info[item.id]
+    assert (stored.state, stored.sign_in) == (InfoState.REMOVED, True)
+    listed = await security_info.list_info(deps, new_session.session.account_id)
+    assert [listed_item.value for listed_item in listed] == [PHONE]
+    signed_in = await sign_in(deps, ALICE)
+    assert signed_in.session.account_id == new_session.session.account_id
+    # The last sign-in name still cannot be switched off ...
     with pytest.raises(LastSignInName):
-        await security_info.remove(deps, new_session.session, item.id, CONTEXT)
-    assert store.security_info[item.id].state is InfoState.ACTIVE
+        await security_info.set_sign_in(deps, new_session.session, item.id, False, CONTEXT)
+    # ... but once the phone is one, the removed email can be.
+    await security_info.set_sign_in(deps, new_session.session, phone.id, True, CONTEXT)
+    await security_info.set_sign_in(deps, new_session.session, item.id, False, CONTEXT)
+    assert store.security_info[item.id].sign_in is False
+    with pytest.raises(InvalidCredentials):
+        await signin.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
 
 
 async def test_sign_in_can_move_from_one_name_to_another(
@@ -241,10 +263,10 @@ async def test_sign_in_can_move_from_one_name_to_another(
     await security_info.set_sign_in(deps, new_session.session, phone.id, True, CONTEXT)
     await security_info.set_sign_in(deps, new_session.session, item.id, False, CONTEXT)
 
-    signed_in = await accounts.sign_in(deps, "+1 415 555 0189", GOOD_PASSWORD, CONTEXT)
+    signed_in = await sign_in(deps, "+1 415 555 0189", GOOD_PASSWORD, CONTEXT)
     assert signed_in.session.account_id == new_session.session.account_id
     with pytest.raises(InvalidCredentials):
-        await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
+        await signin.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
     assert store.security_info[item.id].state is InfoState.ACTIVE  # still security info
     types = [event.type for event in store.events(new_session.session.account_id)]
     assert EventTag.SIGN_IN_NAME_ENABLED in types and EventTag.SIGN_IN_NAME_DISABLED in types
@@ -299,9 +321,7 @@ async def test_another_accounts_sign_in_name_cannot_be_switched_on(
     with pytest.raises(SignInNameTaken):
         await security_info.set_sign_in(deps, bob.session, shared.id, True, CONTEXT)
     assert store.security_info[shared.id].sign_in is False
-    assert (await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)).session.account_id != (
-        bob.session.account_id
-    )
+    assert (await sign_in(deps, ALICE)).session.account_id != bob.session.account_id
 
 
 async def test_items_of_another_account_are_not_found(

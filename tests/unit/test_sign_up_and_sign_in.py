@@ -13,6 +13,8 @@ from tests.fakes import (
     create_account,
     latest_code,
     messages_to,
+    on_device,
+    sign_in,
     wrong_code,
 )
 
@@ -26,7 +28,7 @@ from secinfo.domain.errors import (
 from secinfo.domain.events import EventTag
 from secinfo.domain.model import AccountStatus, InfoState, RequestContext
 from secinfo.domain.verification import Status
-from secinfo.services import accounts
+from secinfo.services import accounts, signin
 from secinfo.services.deps import Deps
 
 pytestmark = pytest.mark.anyio
@@ -168,10 +170,15 @@ async def test_sign_in_with_the_right_password_opens_a_new_session(
     first, _ = await create_account(deps, ALICE)
     clock.advance(timedelta(hours=1))
 
-    second = await accounts.sign_in(deps, " alice@EXAMPLE.COM ", GOOD_PASSWORD, CONTEXT)
+    result = await signin.sign_in(
+        deps, " alice@EXAMPLE.COM ", GOOD_PASSWORD, on_device(CONTEXT, first)
+    )
 
+    assert result.challenge is None and result.session is not None
+    second = result.session
     assert second.session.account_id == first.session.account_id
     assert second.token != first.token
+    assert second.device_token is None  # the device was known already
     assert store.accounts[first.session.account_id].last_sign_in_at == clock.now()
     assert store.events(first.session.account_id)[-1].type == EventTag.SIGN_IN_SUCCESS
 
@@ -183,7 +190,7 @@ async def test_a_wrong_password_is_refused_and_recorded(
     sessions_before = len(store.sessions)
 
     with pytest.raises(InvalidCredentials):
-        await accounts.sign_in(deps, ALICE, "not the password at all", CONTEXT)
+        await signin.sign_in(deps, ALICE, "not the password at all", CONTEXT)
 
     assert len(store.sessions) == sessions_before
     event = store.events(new_session.session.account_id)[-1]
@@ -199,7 +206,7 @@ async def test_an_unknown_name_is_refused_after_the_same_hashing_work(
     await create_account(deps, ALICE)
 
     with pytest.raises(InvalidCredentials) as refused:
-        await accounts.sign_in(deps, name, GOOD_PASSWORD, CONTEXT)
+        await signin.sign_in(deps, name, GOOD_PASSWORD, CONTEXT)
 
     assert passwords.burns == 1
     assert refused.value.message == InvalidCredentials.default_message
@@ -209,13 +216,13 @@ async def test_an_unconfirmed_account_cannot_sign_in(deps: Deps, passwords: Fake
     await accounts.sign_up(deps, ALICE, GOOD_PASSWORD, CONTEXT)
 
     with pytest.raises(InvalidCredentials):
-        await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
+        await signin.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
     assert passwords.burns == 1
 
 
 async def test_sign_out_ends_only_this_session(deps: Deps, store: FakeStore) -> None:
     first, _ = await create_account(deps, ALICE)
-    second = await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
+    second = await sign_in(deps, ALICE, GOOD_PASSWORD, on_device(CONTEXT, first))
 
     await accounts.sign_out(deps, await accounts.authenticate(deps, first.token), CONTEXT)
 
@@ -229,7 +236,7 @@ async def test_sign_out_everywhere_ends_every_session_of_the_account(
     deps: Deps, store: FakeStore
 ) -> None:
     first, _ = await create_account(deps, ALICE)
-    second = await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
+    second = await sign_in(deps, ALICE, GOOD_PASSWORD, on_device(CONTEXT, first))
     bob, _ = await create_account(deps, "bob@example.com")
 
     count = await accounts.sign_out_everywhere(deps, second.session, CONTEXT)

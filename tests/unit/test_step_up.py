@@ -14,6 +14,7 @@ from tests.fakes import (
     latest_code,
     make_deps,
     messages_to,
+    sign_in,
     store_of,
     wrong_code,
 )
@@ -30,6 +31,7 @@ from secinfo.domain.model import InfoState, RequestContext
 from secinfo.services import accounts
 from secinfo.services import step_up as step_up_service
 from secinfo.services.deps import Deps, ServiceConfig
+from secinfo.services.guards import require_privileged
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +45,7 @@ async def test_a_session_is_privileged_for_exactly_the_step_up_window(
     new_session, item = await create_account(deps, ALICE)
     session = new_session.session
     with pytest.raises(StepUpRequired):
-        accounts.require_privileged(deps, session)
+        require_privileged(deps, session)
 
     verification = await step_up_service.start(deps, session, item.id)
     assert messages_to(store, ALICE)[-1] == "code_step_up"
@@ -56,10 +58,10 @@ async def test_a_session_is_privileged_for_exactly_the_step_up_window(
     stored = await accounts.authenticate(deps, new_session.token)
     assert stored.privileged_until == until
     clock.advance(timedelta(minutes=10) - timedelta(seconds=1))
-    accounts.require_privileged(deps, stored)
+    require_privileged(deps, stored)
     clock.advance(timedelta(seconds=1))
     with pytest.raises(StepUpRequired):
-        accounts.require_privileged(deps, stored)
+        require_privileged(deps, stored)
     assert store.events(session.account_id)[-1].type == EventTag.STEP_UP_SUCCESS
     assert store.security_info[item.id].last_used_at == until - timedelta(minutes=10)
 
@@ -80,7 +82,7 @@ async def test_the_window_follows_the_configuration(clock: FakeClock) -> None:
 
 async def test_a_step_up_does_not_privilege_other_sessions(deps: Deps, store: FakeStore) -> None:
     first, item = await create_account(deps, ALICE)
-    second = await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
+    second = await sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
 
     verification = await step_up_service.start(deps, first.session, item.id)
     await step_up_service.check(
@@ -90,12 +92,12 @@ async def test_a_step_up_does_not_privilege_other_sessions(deps: Deps, store: Fa
     other = await accounts.authenticate(deps, second.token)
     assert other.privileged_until is None
     with pytest.raises(StepUpRequired):
-        accounts.require_privileged(deps, other)
+        require_privileged(deps, other)
 
 
 async def test_another_sessions_verification_is_refused(deps: Deps, store: FakeStore) -> None:
     first, item = await create_account(deps, ALICE)
-    second = await accounts.sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
+    second = await sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
     verification = await step_up_service.start(deps, first.session, item.id)
     code = latest_code(store, ALICE)
 
