@@ -46,6 +46,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.close()
 
         return engine
+    # Up to twice ``pool_size`` connections, all kept open: an "overflow" connection would
+    # be closed on every return and reopened on the next busy request (a connect, an SSL
+    # probe and authentication each time), which under load cost more than the queries.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+        url, pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=False, pool_recycle=1800
     )
