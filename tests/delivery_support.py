@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import ssl
 import threading
@@ -20,16 +21,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from secinfo.adapters.migrations import migrate
 from secinfo.adapters.sql.repositories import SqlOutbox
-from secinfo.adapters.sql.tables import delivery_attempts, outbox
+from secinfo.adapters.sql.tables import delivery_attempts, dev_mailbox, outbox
 from secinfo.bootstrap import App, build
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import OutgoingMessage
+from secinfo.ports import Clock
 from secinfo.services.deps import new_id
 from tests.support import MovableClock
 
@@ -54,15 +55,30 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30, what: str = "
 # -- SMTP ----------------------------------------------------------------------------------
 @dataclass
 class Received:
-    message: EmailMessage
+    raw: bytes
     tls: bool
     login: bytes | None
     recipients: list[str]
 
+    @property
+    def message(self) -> EmailMessage:
+        parsed = BytesParser(policy=policy.default).parsebytes(self.raw)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    @property
+    def message_id(self) -> str:
+        found = MESSAGE_ID.search(self.raw)
+        assert found, "no Message-ID header"
+        return found[1].decode()
+
+
+MESSAGE_ID = re.compile(rb"^Message-ID: (\S+)\r?$", re.MULTILINE | re.IGNORECASE)
+
 
 @dataclass
 class SmtpInbox:
-    """The aiosmtpd handler: records every message it accepts."""
+    """The aiosmtpd handler: records every message it accepts (parsed when read)."""
 
     delay: float = 0.0
     refuse: dict[str, str] = field(default_factory=dict)
@@ -80,19 +96,22 @@ class SmtpInbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
-        parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
-        assert isinstance(parsed, EmailMessage)
         auth = session.auth_data
         login = auth.login if isinstance(auth, LoginPassword) else None
         with self.lock:
             self.received.append(
-                Received(parsed, _over_tls(server, session), login, list(envelope.rcpt_tos))
+                Received(
+                    envelope.original_content,
+                    _over_tls(server, session),
+                    login,
+                    list(envelope.rcpt_tos),
+                )
             )
         return "250 2.0.0 OK queued"
 
     def message_ids(self) -> list[str]:
         with self.lock:
-            return [str(item.message["Message-ID"]) for item in self.received]
+            return [item.message_id for item in self.received]
 
     def count(self) -> int:
         with self.lock:
@@ -273,8 +292,8 @@ async def attempt_rows(app: App, message_id: str | None = None) -> list[Any]:
 
 async def empty_delivery_tables(app: App) -> None:
     async with app.engine.begin() as connection:
-        for table in ("delivery_attempts", "outbox", "dev_mailbox"):
-            await connection.execute(sa.text(f"DELETE FROM {table}"))
+        for table in (delivery_attempts, outbox, dev_mailbox):
+            await connection.execute(table.delete())
 
 
 async def deliver_all(app: App) -> None:
@@ -297,12 +316,12 @@ def tls_contexts(tmp_path: Any) -> tuple[ssl.SSLContext, str]:
 
 @contextlib.asynccontextmanager
 async def delivery_app(
-    database_url: str, data_dir: Path, *, clock: MovableClock | None = None, **settings: Any
+    database_url: str, data_dir: Path, *, clock: Clock | None = None, **settings: Any
 ) -> AsyncIterator[App]:
     """The app built from settings (real senders when configured), empty outbox."""
-    from tests.conftest import test_settings
+    from tests.conftest import make_settings
 
-    app = build(test_settings(database_url, data_dir, **settings), clock=clock or MovableClock())
+    app = build(make_settings(database_url, data_dir, **settings), clock=clock or MovableClock())
     try:
         if database_url.startswith("sqlite"):
             await migrate(app.engine)

@@ -66,7 +66,7 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-@dataclass
+@dataclass(eq=False)
 class TwilioSender:
     """``POST {base_url}/2010-04-01/Accounts/{sid}/Messages.json`` with HTTP Basic auth."""
 
@@ -113,7 +113,7 @@ class TwilioSender:
             await self._client.aclose()
 
 
-@dataclass
+@dataclass(eq=False)
 class WebhookSender:
     """Any HTTP endpoint: a JSON body made from a template with ``{to}``, ``{body}``,
     ``{from}`` and ``{id}`` (the outbox id, stable across retries: an idempotency key)."""

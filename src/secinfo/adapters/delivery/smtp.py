@@ -18,7 +18,11 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email import charset, policy
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
 
 import aiosmtplib
@@ -28,6 +32,10 @@ from secinfo.domain.model import OutgoingMessage
 from secinfo.ports import DeliveryError
 
 log = structlog.get_logger("secinfo.delivery.smtp")
+
+UTF8_QP = charset.Charset("utf-8")
+UTF8_QP.body_encoding = charset.QP  # readable bodies, 7-bit safe
+WIRE = policy.compat32.clone(linesep="\r\n")
 
 HtmlMaker = Callable[[str, str, str], str]
 """(subject, plain text, locale) -> the HTML part."""
@@ -60,20 +68,26 @@ class SmtpSender:
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self._slots: asyncio.Semaphore | None = None
 
-    def build(self, message: OutgoingMessage) -> EmailMessage:
-        email = EmailMessage()
-        email["From"] = formataddr((self.config.from_name or "", self.config.from_address))
+    def build(self, message: OutgoingMessage) -> Message:
+        """The MIME message. Built with the compat32 classes: several times faster than
+        ``EmailMessage`` with the modern policy, which matters at hundreds a second."""
+        email: Message
+        text = _text_part(message.body, "plain")
+        if self.html is None:
+            email = text
+        else:
+            email = MIMEMultipart("alternative")
+            email.attach(text)
+            html = self.html(message.subject, message.body, message.locale)
+            email.attach(_text_part(html, "html"))
+        name = self.config.from_name or ""
+        email["From"] = formataddr((name, self.config.from_address), charset="utf-8")
         email["To"] = message.destination
-        email["Subject"] = message.subject
+        email["Subject"] = _header(message.subject)
         email["Date"] = format_datetime(message.created_at)
         email["Message-ID"] = f"<{message.id}@{self.domain}>"
         email["Auto-Submitted"] = "auto-generated"
-        email.set_content(message.body)
-        if self.html is not None:
-            email.add_alternative(
-                self.html(message.subject, message.body, message.locale), subtype="html"
-            )
-        email["Content-Language"] = message.locale  # after: multipart moves Content-* down
+        email["Content-Language"] = message.locale
         return email
 
     async def send(self, message: OutgoingMessage) -> str:
@@ -107,9 +121,10 @@ class SmtpSender:
             ) from None
         return f"<{message.id}@{self.domain}>"
 
-    async def _send_once(self, email: EmailMessage, *, reuse: bool) -> None:
+    async def _send_once(self, email: Message, *, reuse: bool) -> None:
+        data = email.as_bytes(policy=WIRE)
         async with self._connection(reuse=reuse) as client:
-            await client.send_message(email)
+            await client.sendmail(self.config.from_address, [email["To"]], data)
 
     @contextlib.asynccontextmanager
     async def _connection(self, *, reuse: bool) -> AsyncIterator[aiosmtplib.SMTP]:
@@ -153,6 +168,16 @@ class SmtpSender:
             client, _ = self._idle.pop()
             with contextlib.suppress(Exception):
                 await client.quit()
+
+
+def _text_part(text: str, subtype: str) -> Message:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(text, UTF8_QP)
+    return part
+
+
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 def _short(text: str) -> str:

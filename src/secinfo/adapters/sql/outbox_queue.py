@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secinfo.adapters.secretbox import SecretBox
 from secinfo.adapters.sql.repositories import message_from_row
@@ -79,18 +79,18 @@ class SqlOutboxQueue:
         *,
         started_at: datetime | None = None,
     ) -> None:
-        async with self.engine.begin() as connection:
-            if await self._record(
-                connection, message_id, now, started_at, "sent", provider=provider_message_id
-            ):
-                await self._finish(
-                    connection,
-                    message_id,
-                    status=MessageStatus.SENT.value,
-                    sent_at=now,
-                    provider_message_id=provider_message_id[:255],
-                    last_error=None,
-                )
+        await self._settle(
+            message_id,
+            now,
+            started_at,
+            "sent",
+            final=True,
+            provider=provider_message_id,
+            status=MessageStatus.SENT.value,
+            sent_at=now,
+            provider_message_id=provider_message_id[:255],
+            last_error=None,
+        )
 
     async def mark_failed(
         self,
@@ -101,32 +101,34 @@ class SqlOutboxQueue:
         *,
         started_at: datetime | None = None,
     ) -> None:
-        outcome = "dead" if retry_at is None else "failed"
-        async with self.engine.begin() as connection:
-            if not await self._record(
-                connection, message_id, now, started_at, outcome, error=error
-            ):
-                return
-            if retry_at is None:
-                await self._finish(
-                    connection, message_id, status=MessageStatus.DEAD.value, last_error=error[:500]
-                )
-                return
-            await connection.execute(
-                outbox.update()
-                .where(outbox.c.id == message_id, outbox.c.status == SENDING)
-                .values(
-                    status=MessageStatus.FAILED.value,
-                    next_attempt_at=retry_at,
-                    lease_until=None,
-                    last_error=error[:500],
-                )
+        if retry_at is None:
+            await self._settle(
+                message_id,
+                now,
+                started_at,
+                "dead",
+                final=True,
+                error=error,
+                status=MessageStatus.DEAD.value,
+                last_error=error[:500],
             )
+            return
+        await self._settle(
+            message_id,
+            now,
+            started_at,
+            "failed",
+            final=False,
+            error=error,
+            status=MessageStatus.FAILED.value,
+            next_attempt_at=retry_at,
+            last_error=error[:500],
+        )
 
     async def mark_expired(self, message_id: str, now: datetime) -> None:
-        async with self.engine.begin() as connection:
-            if await self._record(connection, message_id, now, None, "expired"):
-                await self._finish(connection, message_id, status=MessageStatus.EXPIRED.value)
+        await self._settle(
+            message_id, now, None, "expired", final=True, status=MessageStatus.EXPIRED.value
+        )
 
     async def release(self, message_ids: list[str], now: datetime) -> None:
         if not message_ids:
@@ -147,50 +149,44 @@ class SqlOutboxQueue:
                 )
             )
 
-    async def _record(
+    async def _settle(
         self,
-        connection: AsyncConnection,
         message_id: str,
         now: datetime,
         started_at: datetime | None,
         outcome: str,
         *,
+        final: bool,
         provider: str | None = None,
         error: str | None = None,
-    ) -> bool:
-        """Log the attempt of a message still being sent; False if it is no longer ours
-        to finish (another worker took it over after our lease ran out, or it ended)."""
-        row = (
-            await connection.execute(
-                sa.select(outbox.c.attempts, outbox.c.worker_id).where(
-                    outbox.c.id == message_id, outbox.c.status == SENDING
-                )
-            )
-        ).first()
-        if row is None:
-            return False
-        values: dict[str, Any] = {
-            "message_id": message_id,
-            "attempt": row.attempts,
-            "worker_id": row.worker_id,
-            "started_at": started_at,
-            "finished_at": now,
-            "outcome": outcome,
-            "provider_message_id": provider[:255] if provider else None,
-            "error": error[:500] if error else None,
-        }
-        await connection.execute(delivery_attempts.insert().values(values))
-        return True
+        **values: object,
+    ) -> None:
+        """Record an attempt's outcome on a message still being sent, and log the attempt,
+        in one transaction. A message no longer ``sending`` (another worker took it over
+        after our lease ran out, or it ended) is left as it is.
 
-    @staticmethod
-    async def _finish(connection: AsyncConnection, message_id: str, **values: object) -> None:
-        """A final state: the lease ends and a body that carried a code is wiped."""
-        await connection.execute(
-            outbox.update()
-            .where(outbox.c.id == message_id)
-            .values(
-                lease_until=None,
-                body=sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body),
-                **values,
-            )
-        )
+        A final state ends the lease and wipes a body that carried a code."""
+        if final:
+            values["body"] = sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body)
+        async with self.engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    outbox.update()
+                    .where(outbox.c.id == message_id, outbox.c.status == SENDING)
+                    .values(lease_until=None, **values)
+                    .returning(outbox.c.attempts, outbox.c.worker_id)
+                )
+            ).first()
+            if row is None:
+                return
+            attempt: dict[str, Any] = {
+                "message_id": message_id,
+                "attempt": row.attempts,
+                "worker_id": row.worker_id,
+                "started_at": started_at,
+                "finished_at": now,
+                "outcome": outcome,
+                "provider_message_id": provider[:255] if provider else None,
+                "error": error[:500] if error else None,
+            }
+            await connection.execute(delivery_attempts.insert().values(attempt))
