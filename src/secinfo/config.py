@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     step_up_window_seconds: int = Field(600, ge=60, le=86400)
     session_ttl_days: int = Field(30, ge=1, le=365)
 
+    # Waiting periods, sign-in risk, reconfirmation, activity (§5, §6, §8).
+    public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    waiting_period_days: float = Field(30, gt=0, le=365)
+    waiting_reminder_days: float = Field(7, gt=0, le=365)
+    inactivity_days: int = Field(90, ge=1, le=3650)
+    reconfirm_days: int = Field(365, ge=1, le=3650)
+    reconfirm_skip_hours: int = Field(24, ge=1, le=720)
+    reconfirm_grace_days: int = Field(7, ge=0, le=365)
+    activity_retention_days: int = Field(30, ge=1, le=3650)
+    geoip_csv: Path | None = Field(None, description="CSV of network,country for IP → country.")
+    jobs_interval_seconds: float = Field(30, gt=0, le=3600)
+
     argon2_time_cost: int = Field(3, ge=1, le=20)
     argon2_memory_kib: int = Field(65536, ge=1024, le=4 * 1024 * 1024)
 
@@ -115,9 +127,11 @@ class Settings(BaseSettings):
                 "SECINFO_DELIVERY_LEASE_SECONDS must be longer than "
                 "SECINFO_DELIVERY_SEND_TIMEOUT_SECONDS (a send must end inside its lease)"
             )
-        missing = self.missing_delivery_settings()
+        missing = self.missing_production_secrets() + self.missing_delivery_settings()
         if missing:
-            raise ValueError("delivery needs " + ", ".join(f"SECINFO_{m.upper()}" for m in missing))
+            raise ValueError(
+                f"{self.env} needs " + ", ".join(f"SECINFO_{name.upper()}" for name in missing)
+            )
         return self
 
     def missing_delivery_settings(self) -> list[str]:
@@ -170,16 +184,10 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
-        if self.env == "production":
-            missing = [
-                name for name in ("secret_key", "encryption_keys") if getattr(self, name) is None
-            ]
-            if missing:
-                names = ", ".join(f"SECINFO_{name.upper()}" for name in missing)
-                raise ValueError(f"production needs {names}")
-        return self
+    def missing_production_secrets(self) -> list[str]:
+        if self.env != "production":
+            return []
+        return [name for name in ("secret_key", "encryption_keys") if getattr(self, name) is None]
 
     @classmethod
     def settings_customise_sources(

@@ -60,9 +60,11 @@ async def start_recovery(body: RecoveryStart, deps: DepsDep, context: ContextDep
 
 
 @router.post("/recovery/{recovery_id}/send", status_code=202, tags=["recovery"])
-async def send_recovery_code(recovery_id: str, body: RecoverySend, deps: DepsDep) -> dict[str, str]:
+async def send_recovery_code(
+    recovery_id: str, body: RecoverySend, deps: DepsDep, context: ContextDep
+) -> dict[str, str]:
     """If the contact matches, a code is on its way; the answer is the same either way."""
-    answer = await recovery.send_code(deps, recovery_id, body.contact_id, body.contact)
+    answer = await recovery.send_code(deps, recovery_id, body.contact_id, body.contact, context)
     return {"verification_id": answer.verification_id}
 
 

@@ -53,8 +53,11 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
     channel, value = normalize_contact(sign_in_name)
     now = deps.clock.now()
     async with deps.uow() as uow:
+        # The same statements run for unknown names (against an id that never exists),
+        # so the answer's timing does not tell whether the account exists.
         item = await uow.security_info.find_sign_in_name(value)
-        account = await uow.accounts.get(item.account_id) if item else None
+        account = await uow.accounts.get(item.account_id if item else "acc_none")
+        items = await uow.security_info.list_for_account(account.id if account else "acc_none")
         recovery = Recovery(
             id=new_id("rcv"),
             created_at=now,
@@ -62,7 +65,6 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
             contacts=_decoys(deps, channel, value),
         )
         if account is not None:
-            items = await uow.security_info.list_for_account(account.id)
             recovery.account_id = account.id
             recovery.proofs_needed = 2 if account.two_step_enabled else 1
             recovery.contacts = [
@@ -75,7 +77,6 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
                 for contact in items
                 if contact.can_receive_codes and contact.channel is not None
             ]
-            await activity.record(deps, uow, account.id, EventTag.RECOVERY_STARTED, context)
         await uow.recoveries.add(recovery)
         await uow.commit()
     return recovery
@@ -89,9 +90,14 @@ async def _open(uow: UnitOfWork, deps: Deps, recovery_id: str) -> Recovery:
 
 
 async def send_code(
-    deps: Deps, recovery_id: str, contact_id: str, typed_contact: str
+    deps: Deps,
+    recovery_id: str,
+    contact_id: str,
+    typed_contact: str,
+    context: RequestContext | None = None,
 ) -> SendAnswer:
     """Send a code if ``typed_contact`` is the full contact behind ``contact_id``."""
+    context = context or RequestContext()
     async with deps.uow() as uow:
         recovery = await _open(uow, deps, recovery_id)
         contact = next((entry for entry in recovery.contacts if entry.id == contact_id), None)
@@ -117,9 +123,17 @@ async def send_code(
             subject_id=recovery.id,
             session_id=item.id if matches and item else None,
         )
-        if matches:
-            items = await uow.security_info.list_for_account(recovery.account_id or "")
+        if matches and recovery.account_id:
+            items = await uow.security_info.list_for_account(recovery.account_id)
             await codes.start(deps, uow, verification, masked_account_name(items))
+            await activity.record(
+                deps,
+                uow,
+                recovery.account_id,
+                EventTag.RECOVERY_STARTED,
+                context,
+                channel=contact.channel.value,
+            )
         else:  # look the same, send nothing; the empty hash never matches a code
             verification.record_send("", deps.clock.now(), deps.config.code_policy)
             await uow.verifications.add(verification)
