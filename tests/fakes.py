@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 import anyio
 
@@ -43,6 +43,9 @@ from secinfo.services import accounts, signin
 from secinfo.services import step_up as step_up_service
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import Deps, ServiceConfig
+
+if TYPE_CHECKING:  # being added to the model alongside the SMS-pumping guard
+    from secinfo.domain.model import PrefixBlock
 
 T = TypeVar("T")
 
@@ -165,7 +168,9 @@ class FakeStore:
     challenges: dict[str, SignInChallenge] = field(default_factory=dict)
     recoveries: dict[str, Recovery] = field(default_factory=dict)
     billing: dict[str, BillingProfile] = field(default_factory=dict)
+    prefix_blocks: dict[str, PrefixBlock] = field(default_factory=dict)
     commits: int = 0
+    next_prefix_block_id: int = 1
     locks: RowLocks = field(default_factory=RowLocks, repr=False, compare=False)
 
     def messages(self) -> list[OutgoingMessage]:
@@ -622,6 +627,42 @@ class FakeBilling:
         self.table.put(account_id, BillingProfile(encoded, now))
 
 
+class FakePrefixBlocks:
+    """SMS destination prefixes the pumping guard blocked; ids are assigned on insert."""
+
+    def __init__(self, table: _Table[PrefixBlock], store: FakeStore) -> None:
+        self.table = table
+        self.store = store
+
+    @staticmethod
+    def _in_force(block: PrefixBlock, now: datetime) -> bool:
+        return block.until > now and block.lifted_at is None
+
+    async def active(self, prefix: str, now: datetime) -> PrefixBlock | None:
+        return next(
+            (b for b in self.table.rows() if b.prefix == prefix and self._in_force(b, now)),
+            None,
+        )
+
+    async def add(self, block: PrefixBlock) -> None:
+        block_id = self.store.next_prefix_block_id
+        self.store.next_prefix_block_id += 1
+        self.table.insert(str(block_id), replace(block, id=block_id))
+
+    async def list_active(self, now: datetime) -> list[PrefixBlock]:
+        blocks = [block for block in self.table.rows() if self._in_force(block, now)]
+        return sorted(blocks, key=lambda block: block.blocked_at, reverse=True)
+
+    async def lift(self, prefix: str, now: datetime) -> int:
+        lifted = 0
+        for key, block in list(self.table.items()):
+            if block.prefix == prefix and self._in_force(block, now):
+                block.lifted_at = now
+                self.table.put(key, block)
+                lifted += 1
+        return lifted
+
+
 def _sign_in_name_key(item: SecurityInfo) -> Hashable | None:
     """``uq_security_info_sign_in_name``: value, where sign_in and state <> 'pending'."""
     return item.value if item.sign_in and item.state is not InfoState.PENDING else None
@@ -676,6 +717,9 @@ class FakeUnitOfWork:
         self.challenges = FakeChallenges(self._table("challenges", store.challenges))
         self.recoveries = FakeRecoveries(self._table("recoveries", store.recoveries))
         self.billing = FakeBilling(self._table("billing", store.billing))
+        self.prefix_blocks = FakePrefixBlocks(
+            self._table("prefix_blocks", store.prefix_blocks), store
+        )
         return self
 
     async def __aexit__(
