@@ -1,0 +1,1 @@
+"""Worker throughput: ``python -m bench.delivery`` (see __main__ for options)."""
