@@ -174,14 +174,17 @@ async def matrix(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     scenarios = [s for s in args.scenarios.split(",") if s]
     settings = dict(item.split("=", 1) for item in args.set)
     cells: list[dict[str, Any]] = []
+    partial = args.out / f"{args.name or ('quick' if args.quick else 'full')}.partial.json"
     for backend in backends:
         database_url, env, api_key = await prepare(backend, workdir, settings)
         seed: dict[str, list[str]] = {"accounts": [], "tokens": []}
         for app in args.apps.split(","):
+            partial.write_text(json.dumps(cells))  # what is done so far, should a run fail
             cells += await run_app(
                 app, backend, database_url, env, api_key, scenarios, concurrencies,
                 warmup, duration, workdir, seed,
             )  # fmt: skip
+    partial.unlink(missing_ok=True)
     return {"cells": report.with_ratios(cells), "settings": settings}
 
 
