@@ -20,7 +20,13 @@ from secinfo.bootstrap import App, build
 from secinfo.config import load_settings
 from secinfo.domain.contacts import mask, normalize_contact
 from secinfo.services import api_keys
-from tests.support import MovableClock, PostgresDatabase, code_in, unavailable
+from tests.support import (
+    MovableClock,
+    PostgresDatabase,
+    code_in,
+    generous_limits,
+    unavailable,
+)
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -146,7 +152,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
         secret_key=TEST_SECRET,
         argon2_time_cost=1,
         argon2_memory_kib=1024,
-        **overrides,
+        **({"rate_limits": generous_limits()} | overrides),
     )
 
 

@@ -71,3 +71,19 @@ class PostgresDatabase:
 
     def drop(self) -> None:
         asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+
+def generous_limits() -> dict[str, str]:
+    """The named limits a hundred times looser: for tests of everything but the limits
+    (the limits count real time, which the tests' clock does not move)."""
+    from limits import parse_many
+
+    from secinfo.domain.limits import DEFAULT_LIMITS
+
+    return {
+        name: ";".join(
+            f"{item.amount * 100}/{item.multiples} {item.GRANULARITY.name}"
+            for item in parse_many(limit.rates)
+        )
+        for name, limit in DEFAULT_LIMITS.items()
+    }

@@ -14,7 +14,9 @@ from secinfo.adapters.delivery.devmailbox import DevMailbox
 from secinfo.adapters.delivery.sms import TwilioSender, WebhookSender
 from secinfo.adapters.delivery.smtp import SmtpConfig, SmtpSender
 from secinfo.adapters.delivery.templates import JinjaRenderer
+from secinfo.adapters.geoip import CsvCountries
 from secinfo.adapters.passwords import Argon2Passwords
+from secinfo.adapters.ratelimit.limiter import memory_limiter, redis_limiter
 from secinfo.adapters.secretbox import SecretBox
 from secinfo.adapters.sql.database import create_engine
 from secinfo.adapters.sql.outbox_queue import SqlOutboxQueue
@@ -22,9 +24,12 @@ from secinfo.adapters.sql.uow import SqlUnitOfWorkFactory
 from secinfo.config import ConfigError, Settings
 from secinfo.domain.codes import CodeHasher
 from secinfo.domain.contacts import Channel
+from secinfo.domain.limits import Category, with_overrides
+from secinfo.domain.pumping import PumpingPolicy
+from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
-from secinfo.ports import Clock, MessageSender, PasswordHasher
-from secinfo.services.deps import Deps, ServiceConfig
+from secinfo.ports import Clock, MessageSender, PasswordHasher, RateLimiter
+from secinfo.services.deps import Deps, ServiceConfig, UnknownCountries
 from secinfo.worker import Deliverer, RetryPolicy
 
 
@@ -59,7 +64,44 @@ def service_config(settings: Settings) -> ServiceConfig:
             max_sends=settings.code_max_sends,
             resend_cooldown=timedelta(seconds=settings.resend_cooldown_seconds),
         ),
+        public_url=settings.public_url.rstrip("/"),
+        waiting_period=WaitingPeriodPolicy(
+            length=timedelta(days=settings.waiting_period_days),
+            reminder_every=timedelta(days=settings.waiting_reminder_days),
+        ),
+        sign_in=SignInPolicy(inactivity=timedelta(days=settings.inactivity_days)),
+        reconfirm=ReconfirmPolicy(
+            period=timedelta(days=settings.reconfirm_days),
+            skip_for=timedelta(hours=settings.reconfirm_skip_hours),
+            grace=timedelta(days=settings.reconfirm_grace_days),
+        ),
+        activity_retention=timedelta(days=settings.activity_retention_days),
+        pumping=PumpingPolicy(
+            allowed_countries=settings.country_set(settings.sms_allowed_countries),
+            denied_countries=settings.country_set(settings.sms_denied_countries),
+            refuse_voip=settings.sms_refuse_voip,
+            window=timedelta(minutes=settings.pumping_window_minutes),
+            min_sends=settings.pumping_min_sends,
+            min_conversion=settings.pumping_min_conversion,
+            block_for=timedelta(hours=settings.pumping_block_hours),
+            prefix_digits=settings.pumping_prefix_digits,
+        ),
     )
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Redis when configured (shared by every process), else in memory (one process)."""
+    table = with_overrides(settings.rate_limits)
+    fail_open = {
+        "refuse_sends": frozenset({Category.CHECK, Category.SIGN_IN}),
+        "refuse_all": frozenset[Category](),
+        "allow_all": frozenset(Category),
+    }[settings.rate_limit_outage]
+    if settings.redis_url:
+        return redis_limiter(
+            settings.redis_url, table, key_prefix=settings.redis_key_prefix, fail_open=fail_open
+        )
+    return memory_limiter(table, fail_open=fail_open)
 
 
 def build(
@@ -87,6 +129,8 @@ def build(
         codes=CodeHasher(settings.code_secret()),
         renderer=renderer,
         config=service_config(settings),
+        countries=CsvCountries(settings.geoip_csv) if settings.geoip_csv else UnknownCountries(),
+        limiter=build_limiter(settings),
     )
     deliverer = Deliverer(
         queue=SqlOutboxQueue(engine, box),

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from secinfo.adapters.migrations import migrate as run_migrations
 from secinfo.bootstrap import App, build
+from secinfo.cli_fraud import fraud_cli
 from secinfo.cli_outbox import outbox_cli
 from secinfo.config import ConfigError, Settings, load_settings
 from secinfo.domain.errors import DomainError
@@ -24,6 +25,7 @@ cli = typer.Typer(help="secinfo: security info and verification codes.", no_args
 apikey_cli = typer.Typer(help="Integrator API keys.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(outbox_cli, name="outbox")
+cli.add_typer(fraud_cli, name="fraud")
 console = Console()
 T = TypeVar("T")
 
@@ -105,6 +107,7 @@ def run_worker(
     ] = None,
 ) -> None:
     """Deliver queued messages until stopped (SIGTERM finishes the sends in flight)."""
+    from secinfo.scheduler import JobLoop
     from secinfo.worker import DeliveryLoop
 
     settings = _settings()
@@ -120,8 +123,11 @@ def run_worker(
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, stop.set)
         loop.start()
+        jobs = JobLoop(app.deps, settings.jobs_interval_seconds)
+        jobs.start()
         console.print(f"worker {app.deliverer.worker_id} delivering; Ctrl-C to stop")
         await stop.wait()
+        await jobs.stop()
         await loop.stop()
         console.print(f"worker {app.deliverer.worker_id} stopped")
 

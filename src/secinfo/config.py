@@ -64,6 +64,43 @@ class Settings(BaseSettings):
     geoip_csv: Path | None = Field(None, description="CSV of network,country for IP → country.")
     jobs_interval_seconds: float = Field(30, gt=0, le=3600)
 
+    # Abuse resistance: named rate limits (Redis shares them between processes), SMS pumping.
+    redis_url: str | None = Field(None, pattern=r"^(rediss?|unix)://")
+    redis_key_prefix: str = Field("secinfo", min_length=1, max_length=64)
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='Overrides of the named limits, e.g. {"code.send.destination": "5/hour"}.',
+    )
+    rate_limit_outage: Literal["refuse_sends", "refuse_all", "allow_all"] = "refuse_sends"
+    sms_allowed_countries: str = Field("", description="Comma-separated ISO codes; empty: all.")
+    sms_denied_countries: str = ""
+    sms_refuse_voip: bool = False
+    pumping_window_minutes: int = Field(60, ge=1, le=10080)
+    pumping_min_sends: int = Field(20, ge=1, le=100000)
+    pumping_min_conversion: float = Field(0.2, ge=0, le=1)
+    pumping_block_hours: float = Field(12, gt=0, le=720)
+    pumping_prefix_digits: int = Field(4, ge=1, le=10)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        from limits import parse_many
+
+        from secinfo.domain.limits import with_overrides
+
+        with_overrides(value)
+        for name, rates in value.items():
+            try:
+                parse_many(rates)
+            except ValueError:
+                raise ValueError(
+                    f"{name}: '{rates}' is not a rate like '5/hour' or '3/minute;10/day'"
+                ) from None
+        return value
+
+    def country_set(self, value: str) -> frozenset[str]:
+        return frozenset(part.strip().upper() for part in value.split(",") if part.strip())
+
     argon2_time_cost: int = Field(3, ge=1, le=20)
     argon2_memory_kib: int = Field(65536, ge=1024, le=4 * 1024 * 1024)
 

@@ -32,6 +32,28 @@ SEND_SECONDS = Histogram(
 )
 
 
+RATE_LIMITED = Counter(
+    "secinfo_rate_limited",
+    "Calls refused by a named rate limit.",
+    ["limit"],
+)
+PREFIX_BLOCKS = Counter(
+    "secinfo_sms_prefix_blocks",
+    "SMS destination prefixes blocked by the pumping guard.",
+    ["country"],
+)
+CODES_SENT = Counter(
+    "secinfo_codes_sent",
+    "Codes sent, by channel and destination country (conversion = approved / sent).",
+    ["channel", "country"],
+)
+CODES_APPROVED = Counter(
+    "secinfo_codes_approved",
+    "Verifications approved, by channel and destination country.",
+    ["channel", "country"],
+)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics page and its content type, in multiprocess mode when configured."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

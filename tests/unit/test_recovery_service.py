@@ -275,15 +275,6 @@ async def test_two_codes_to_the_same_contact_count_as_one_proof(
         await recovery.reset_password(deps, started.id, NEW_PASSWORD, CONTEXT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "security_info.remove lets the holder remove the second kind of info while 2-step is "
-        "on (2-step needs two kinds only when switched on), so recovery.start still asks for "
-        "two proofs from different contacts when only one contact is left: recovery can "
-        "never finish"
-    ),
-)
 async def test_recovery_stays_possible_after_2_step_info_is_removed(
     deps: Deps, store: FakeStore, two_step_alice: tuple[NewSession, SecurityInfo]
 ) -> None:

@@ -218,18 +218,7 @@ async def _replace(deps: Deps, store: FakeStore, holder: Holder) -> object:
         _add,
         _label,
         _remove,
-        pytest.param(
-            _remove_all_again,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "security_info.remove_all checks for ACTIVE items before the freeze: "
-                    "while a change waits every item is removal_pending, so it answers "
-                    "NotFound 'no security info to remove' instead of "
-                    "SecurityInfoChangePending naming the end date"
-                ),
-            ),
-        ),
+        pytest.param(_remove_all_again, id="remove_all_again"),
         _sign_in_option,
         _password,
         _two_step,

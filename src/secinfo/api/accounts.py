@@ -119,7 +119,7 @@ async def check_step_up(
 async def resend_code(
     verification_id: str, session: SessionDep, deps: DepsDep
 ) -> schemas.VerificationOut:
-    """ "I didn't get a code": send a new one (earlier codes stay valid)."""
+    """I didn't get a code: send a new one (earlier codes stay valid)."""
     sent = await verification.resend_for_holder(deps, session.account_id, verification_id)
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 

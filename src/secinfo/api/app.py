@@ -14,9 +14,23 @@ from secinfo import __version__, metrics
 from secinfo.api import accounts, devmailbox, errors, recovery, signin, verifications, waiting
 from secinfo.bootstrap import App
 from secinfo.scheduler import JobLoop
+from secinfo.services import abuse
 from secinfo.worker import DeliveryLoop
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class ClientAddress:
+    """Record the caller's address for the per-client limits of this request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            abuse.CLIENT_IP.set(client[0] if client else None)
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -134,4 +148,5 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
         return Response(body, media_type=content_type)
 
     app.add_middleware(BodyLimit)
+    app.add_middleware(ClientAddress)
     return app

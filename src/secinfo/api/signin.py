@@ -84,5 +84,5 @@ async def verify_challenge(
 async def skip_reconfirm(
     challenge_id: str, deps: DepsDep, context: ContextDep
 ) -> schemas.SessionOut:
-    """ "Skip for now" at the reconfirm prompt: 24 hours at a time, for 7 days."""
+    """Skip for now at the reconfirm prompt: 24 hours at a time, for 7 days."""
     return session_out(await signin.skip_reconfirm(deps, challenge_id, context))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import Field
+from pydantic import Field, IPvAnyAddress
 
 from secinfo.api import schemas
 from secinfo.api.dependencies import ApiKeyDep, DepsDep
@@ -19,12 +19,24 @@ class StartRequest(schemas.Body):
     to: str = Field(..., max_length=320, description="E.164 phone or email address.")
     channel: Literal["sms", "email"]
     locale: str = Field("en", max_length=16, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+    client_ip: IPvAnyAddress | None = Field(
+        None,
+        description="The end user's IP address, for per-client limits (your server's own "
+        "address is never counted as one user).",
+    )
 
 
 @router.post("", status_code=201)
 async def start(body: StartRequest, api_key: ApiKeyDep, deps: DepsDep) -> schemas.VerificationOut:
     """Send a code to ``to``. Again for the same ``to`` while pending: a resend, same id."""
-    started = await verify_api.start(deps, api_key, body.to, Channel(body.channel), body.locale)
+    started = await verify_api.start(
+        deps,
+        api_key,
+        body.to,
+        Channel(body.channel),
+        body.locale,
+        client_ip=str(body.client_ip) if body.client_ip else None,
+    )
     return schemas.verification_out(started, deps.config.code_policy, deps.clock.now())
 
 

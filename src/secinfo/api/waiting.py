@@ -55,7 +55,7 @@ async def remove_all(
 async def start_replacement(
     body: ReplaceRequest, session: SessionDep, deps: DepsDep, context: ContextDep
 ) -> schemas.AddStartedOut:
-    """ "I don't have any of these": a code goes to the new contact (no step-up needed)."""
+    """I don't have any of these: a code goes to the new contact (no step-up needed)."""
     started = await replace_info.start(
         deps, session, InfoKind(body.kind), body.value, body.label, context
     )

@@ -81,8 +81,10 @@ def normalize_contact(raw: str, channel: Channel | None = None) -> tuple[Channel
 def mask_email(email: str) -> str:
     """``abcdef@example.com`` -> ``ab*****@example.com`` (the local part's first two)."""
     local, _, domain = email.rpartition("@")
-    # A fixed run of stars: the mask must not tell how long the local part is.
-    return f"{local[:2]}*****@{domain}"
+    # A fixed run of stars: the mask must not tell how long the local part is; and a
+    # local part of one or two characters is not shown whole.
+    shown = local[: min(2, len(local) - 1)]
+    return f"{shown}*****@{domain}"
 
 
 def mask_phone(phone: str) -> str:

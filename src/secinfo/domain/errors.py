@@ -206,3 +206,16 @@ class InvalidCode(DomainError):
 class TooManyRequests(DomainError):
     code = "rate_limited"
     default_message = "Too many requests; try again later."
+
+
+class RateLimiterUnavailable(DomainError):
+    code = "rate_limiter_unavailable"
+    default_message = (
+        "Codes cannot be sent right now because the rate-limit store is unreachable; try again "
+        "in a minute."
+    )
+
+
+class DestinationNotAllowed(InvalidInput):
+    code = "destination_not_allowed"
+    default_message = "Codes cannot be sent to that number."

@@ -267,3 +267,17 @@ class Recovery:
     @property
     def proofs_left(self) -> int:
         return max(self.proofs_needed - len(self.proven_item_ids), 0)
+
+
+@dataclass
+class PrefixBlock:
+    """An SMS destination prefix blocked by the pumping guard until ``until``."""
+
+    prefix: str
+    country: str
+    blocked_at: datetime
+    until: datetime
+    sends: int
+    conversions: int
+    lifted_at: datetime | None = None
+    id: int | None = None

@@ -29,7 +29,7 @@ async def secure_account(
 async def report_not_me(
     deps: Deps, session: Session, event_id: str, context: RequestContext
 ) -> int:
-    """ "This wasn't me" on a recent-activity event: cancel what it started, secure it."""
+    """This wasn't me on a recent-activity event: cancel what it started, secure it."""
     async with deps.uow() as uow:
         event = await uow.activity.get(event_id)
         account = await uow.accounts.get(session.account_id)

@@ -14,6 +14,7 @@ from secinfo.domain.errors import (
     Unauthenticated,
 )
 from secinfo.domain.events import EventTag
+from secinfo.domain.limits import client_network
 from secinfo.domain.model import (
     Account,
     AccountStatus,
@@ -65,6 +66,9 @@ async def sign_up(
     channel, value = normalize_contact(sign_in_name)
     local_part = value.split("@")[0] if "@" in value else value
     check_password_strength(password, context=(local_part,))
+    network = client_network(context.ip)
+    if network:
+        await deps.limiter.hit("sign_up.ip", network)
     password_hash = await deps.passwords.hash(password)
     now = deps.clock.now()
     async with deps.uow() as uow:

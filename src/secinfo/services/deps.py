@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from secinfo.domain.codes import CodeHasher
+from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
 from secinfo.ports import (
@@ -15,6 +16,7 @@ from secinfo.ports import (
     CountryLookup,
     MessageRenderer,
     PasswordHasher,
+    RateLimiter,
     UnitOfWorkFactory,
 )
 
@@ -34,6 +36,26 @@ class ServiceConfig:
     reconfirm: ReconfirmPolicy = field(default_factory=ReconfirmPolicy)
     activity_retention: timedelta = timedelta(days=30)
     recovery_ttl: timedelta = timedelta(minutes=30)
+    pumping: PumpingPolicy = field(default_factory=PumpingPolicy)
+
+
+class NoLimits:
+    """A limiter that allows everything: for unit tests of rules that are not limits."""
+
+    async def hit(self, name: str, key: str) -> None:
+        return None
+
+    async def check(self, name: str, key: str) -> None:
+        return None
+
+    async def clear(self, name: str, key: str) -> None:
+        return None
+
+    async def incr(self, key: str, expiry_seconds: int) -> int:
+        return 0
+
+    async def get(self, key: str) -> int:
+        return 0
 
 
 class UnknownCountries:
@@ -52,6 +74,7 @@ class Deps:
     renderer: MessageRenderer
     config: ServiceConfig = field(default_factory=ServiceConfig)
     countries: CountryLookup = field(default_factory=UnknownCountries)
+    limiter: RateLimiter = field(default_factory=NoLimits)
     # Called after a commit that queued messages, to wake an in-process delivery loop.
     outbox_wakeup: Callable[[], None] = lambda: None
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from secinfo.domain.contacts import Channel, mask, normalize_contact
 from secinfo.domain.errors import DomainError, NotFound, RecoveryProofMissing
 from secinfo.domain.events import EventTag
+from secinfo.domain.limits import client_network
 from secinfo.domain.model import (
     Recovery,
     RecoveryContact,
@@ -51,6 +52,10 @@ def _decoys(deps: Deps, channel: Channel, value: str) -> list[RecoveryContact]:
 
 async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recovery:
     channel, value = normalize_contact(sign_in_name)
+    network = client_network(context.ip)
+    if network:
+        await deps.limiter.hit("recovery.ip", network)
+    await deps.limiter.hit("recovery.name", value)
     now = deps.clock.now()
     async with deps.uow() as uow:
         # The same statements run for unknown names (against an id that never exists),
@@ -66,7 +71,10 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
         )
         if account is not None:
             recovery.account_id = account.id
-            recovery.proofs_needed = 2 if account.two_step_enabled else 1
+            reachable = {contact.id for contact in items if contact.can_receive_codes}
+            # Two proofs with 2-step on, but never more than there are contacts.
+            wanted = 2 if account.two_step_enabled else 1
+            recovery.proofs_needed = min(wanted, max(len(reachable), 1))
             recovery.contacts = [
                 RecoveryContact(
                     id=new_id("rc"),

@@ -12,6 +12,7 @@ from secinfo.domain.errors import (
     NotFound,
     NotVerifiedYet,
     SignInNameTaken,
+    TwoStepNeedsTwoKinds,
 )
 from secinfo.domain.events import EventTag
 from secinfo.domain.model import (
@@ -235,6 +236,13 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
         if account is None:
             raise NotFound("No such account.")
         others = [other for other in items if other.id != item.id]
+        if account.two_step_enabled and item.state is InfoState.ACTIVE:
+            kinds_left = {other.kind for other in others if other.state is InfoState.ACTIVE}
+            if len(kinds_left) < 2:
+                raise TwoStepNeedsTwoKinds(
+                    "2-step verification needs two kinds of security info: turn it off "
+                    "first, or add another kind, then remove this one."
+                )
         if item.can_receive_codes and not any(other.can_receive_codes for other in others):
             change = await pending_changes.start(
                 deps, uow, account, ChangeKind.REMOVE_INFO, [item], context
@@ -270,9 +278,11 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
 
 
 async def remove_all(deps: Deps, session: Session, context: RequestContext) -> PendingChange:
-    """ "Remove all my security info": held 30 days, old contacts warned (§5)."""
+    """Remove all security info ("remove all my security info"): held 30 days, old
+    contacts warned (§5)."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
+        await ensure_unfrozen(uow, session.account_id)
         account = await uow.accounts.get(session.account_id)
         if account is None:
             raise NotFound("No such account.")

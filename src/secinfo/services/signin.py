@@ -25,6 +25,7 @@ from secinfo.domain.errors import (
     ReconfirmRequired,
 )
 from secinfo.domain.events import EventTag
+from secinfo.domain.limits import client_network
 from secinfo.domain.model import (
     Account,
     AccountStatus,
@@ -74,6 +75,11 @@ async def _check_password(
         _, value = normalize_contact(sign_in_name)
     except DomainError:
         value = None
+    # Limits count known and unknown names alike, so a refusal tells nothing.
+    network = client_network(context.ip)
+    if network:
+        await deps.limiter.hit("sign_in.ip", network)
+    await deps.limiter.hit("sign_in.name", value or sign_in_name.strip().casefold()[:320])
     async with deps.uow() as uow:
         item = await uow.security_info.find_sign_in_name(value) if value else None
         account = await uow.accounts.get(item.account_id) if item else None
@@ -364,7 +370,7 @@ async def _finish(
 
 
 async def skip_reconfirm(deps: Deps, challenge_id: str, context: RequestContext) -> NewSession:
-    """ "Skip for now": allowed for 24 hours at a time, until 7 days after the first ask."""
+    """Skip for now: allowed for 24 hours at a time, until 7 days after the first ask."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         challenge = await _open_challenge(uow, deps, challenge_id)

@@ -14,6 +14,7 @@ from secinfo.domain.contacts import Channel, mask
 from secinfo.domain.errors import InvalidCode, NotFound
 from secinfo.domain.verification import Purpose, Status, Verification
 from secinfo.ports import UnitOfWork
+from secinfo.services import abuse
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.messages import masked_account_name, queue_code
 
@@ -56,12 +57,18 @@ def new_verification(
 async def send_new_code(
     deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
 ) -> None:
-    """Generate a code, record the send (cool-down and send ceiling apply) and queue it."""
+    """Generate a code, record the send (cool-down and send ceiling apply) and queue it.
+
+    The verification's own rules come first, then the named limits and the SMS-pumping
+    guard; a refusal leaves nothing written (the caller's transaction is not committed).
+    """
     policy = deps.config.code_policy
     code = generate_code(policy.length, policy.alphanumeric)
     verification.record_send(deps.codes.hash(verification.id, code), deps.clock.now(), policy)
+    facts = await abuse.before_send(deps, uow, verification)
     account = masked_account or mask(verification.channel, verification.destination)
     await queue_code(deps, uow, verification, code, account)
+    await abuse.after_send(deps, uow, verification, facts)
 
 
 async def start(
@@ -83,8 +90,10 @@ async def resend(
 async def check(deps: Deps, uow: UnitOfWork, verification: Verification, code: str) -> CheckOutcome:
     """Check a code and store the result. The caller commits even when it is wrong."""
     policy = deps.config.code_policy
+    await abuse.before_check(deps, verification)
     valid = verification.check(code, deps.clock.now(), policy, deps.codes)
     await uow.verifications.update(verification)
+    await abuse.after_check(deps, verification, valid)
     return CheckOutcome(verification, valid, verification.attempts_left(policy))
 
 
@@ -116,7 +125,7 @@ async def load_for_holder(
 
 
 async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -> Verification:
-    """ "I didn't get a code": a new code on the holder's own open verification."""
+    """I didn't get a code: a new code on the holder's own open verification."""
     async with deps.uow() as uow:
         verification = await load_for_holder(
             uow, verification_id, account_id, {Purpose.ADD_INFO, Purpose.STEP_UP}

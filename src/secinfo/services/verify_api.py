@@ -9,6 +9,7 @@ from secinfo.domain.errors import NotFound
 from secinfo.domain.model import ApiKey, MessageStatus
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
+from secinfo.services import abuse
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
 from secinfo.services.verification import CheckOutcome
@@ -21,9 +22,19 @@ class VerificationView:
 
 
 async def start(
-    deps: Deps, api_key: ApiKey, to: str, channel: Channel, locale: str = "en"
+    deps: Deps,
+    api_key: ApiKey,
+    to: str,
+    channel: Channel,
+    locale: str = "en",
+    client_ip: str | None = None,
 ) -> Verification:
-    """Send a code. A second start for the same ``to`` while one is pending resends on it."""
+    """Send a code. A second start for the same ``to`` while one is pending resends on it.
+
+    ``client_ip`` is the end user's address as the integrator saw it; the calling server's
+    own address is never counted as one user.
+    """
+    abuse.CLIENT_IP.set(client_ip)
     channel, destination = normalize_contact(to, channel)
     async with deps.uow() as uow:
         pending = await uow.verifications.find_pending_for_api_key(

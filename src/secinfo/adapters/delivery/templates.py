@@ -34,6 +34,7 @@ PURPOSE_TEXT: dict[str, dict[str, str]] = {
         "code_reconfirm": "Use this code to confirm you can still receive codes here.",
         "code_replace_info": "Use this code to replace your security info.",
         "code_integrator": "Use this code to verify it's you.",
+        "code_cancel_change": "Use this code to cancel a pending change to your security info.",
     },
     "de": {
         "code_sign_up": "Mit diesem Code schließen Sie die Erstellung Ihres Kontos ab.",
@@ -51,6 +52,10 @@ PURPOSE_TEXT: dict[str, dict[str, str]] = {
         ),
         "code_replace_info": "Mit diesem Code ersetzen Sie Ihre Sicherheitsinformationen.",
         "code_integrator": "Mit diesem Code bestätigen Sie, dass Sie es sind.",
+        "code_cancel_change": (
+            "Mit diesem Code brechen Sie eine ausstehende Änderung Ihrer "
+            "Sicherheitsinformationen ab."
+        ),
     },
 }
 

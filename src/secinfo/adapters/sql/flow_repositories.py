@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from secinfo.adapters.sql.tables import (
     billing_profiles,
+    blocked_prefixes,
     devices,
     known_networks,
     pending_changes,
@@ -25,6 +26,7 @@ from secinfo.domain.model import (
     ChangeStatus,
     Device,
     PendingChange,
+    PrefixBlock,
     Recovery,
     RecoveryContact,
     SignInChallenge,
@@ -294,3 +296,49 @@ class SqlBilling:
                     account_id=account_id, profile=encoded, updated_at=now
                 )
             )
+
+
+class SqlPrefixBlocks:
+    """Destination prefixes the SMS-pumping guard blocked, kept for operators."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def active(self, prefix: str, now: datetime) -> PrefixBlock | None:
+        row = (
+            await self.connection.execute(
+                blocked_prefixes.select()
+                .where(
+                    blocked_prefixes.c.prefix == prefix,
+                    blocked_prefixes.c.until > now,
+                    blocked_prefixes.c.lifted_at.is_(None),
+                )
+                .limit(1)
+            )
+        ).first()
+        return PrefixBlock(**_fields(row)) if row else None
+
+    async def add(self, block: PrefixBlock) -> None:
+        values = vars(block).copy()
+        values.pop("id")
+        await self.connection.execute(blocked_prefixes.insert().values(values))
+
+    async def list_active(self, now: datetime) -> list[PrefixBlock]:
+        rows = await self.connection.execute(
+            blocked_prefixes.select()
+            .where(blocked_prefixes.c.until > now, blocked_prefixes.c.lifted_at.is_(None))
+            .order_by(blocked_prefixes.c.blocked_at.desc())
+        )
+        return [PrefixBlock(**_fields(row)) for row in rows]
+
+    async def lift(self, prefix: str, now: datetime) -> int:
+        result = await self.connection.execute(
+            blocked_prefixes.update()
+            .where(
+                blocked_prefixes.c.prefix == prefix,
+                blocked_prefixes.c.until > now,
+                blocked_prefixes.c.lifted_at.is_(None),
+            )
+            .values(lifted_at=now)
+        )
+        return int(result.rowcount)

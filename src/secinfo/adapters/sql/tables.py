@@ -295,3 +295,17 @@ delivery_attempts = sa.Table(
     sa.Column("error", sa.String(500)),
     sa.Index("ix_delivery_attempts_message_id", "message_id"),
 )
+
+blocked_prefixes = sa.Table(
+    "blocked_prefixes",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("prefix", sa.String(24), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("blocked_at", UTCDateTime(), nullable=False),
+    sa.Column("until", UTCDateTime(), nullable=False),
+    sa.Column("sends", sa.Integer(), nullable=False),
+    sa.Column("conversions", sa.Integer(), nullable=False),
+    sa.Column("lifted_at", UTCDateTime()),
+    sa.Index("ix_blocked_prefixes_prefix", "prefix", "until"),
+)

@@ -14,6 +14,7 @@ from secinfo.adapters.sql.flow_repositories import (
     SqlDevices,
     SqlKnownNetworks,
     SqlPendingChanges,
+    SqlPrefixBlocks,
     SqlRecoveries,
 )
 from secinfo.adapters.sql.repositories import (
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
     challenges: SqlChallenges
     recoveries: SqlRecoveries
     billing: SqlBilling
+    prefix_blocks: SqlPrefixBlocks
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -65,6 +67,7 @@ class SqlUnitOfWork:
         self.challenges = SqlChallenges(connection)
         self.recoveries = SqlRecoveries(connection)
         self.billing = SqlBilling(connection)
+        self.prefix_blocks = SqlPrefixBlocks(connection)
         return self
 
     async def __aexit__(

@@ -1,0 +1,121 @@
+"""Abuse resistance around every code (§3): named limits, the SMS-pumping guard, and the
+100-consecutive-failures rule (NIST 800-63B §5.2.2).
+
+The client address a limit counts is the end user's: the HTTP layer sets it for each
+request, and the Verify API replaces it with the ``client_ip`` the integrator passes
+(an integrator's server is not one user).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+
+import structlog
+
+from secinfo import metrics
+from secinfo.domain.contacts import Channel
+from secinfo.domain.errors import DestinationNotAllowed, TooManyRequests
+from secinfo.domain.limits import client_network
+from secinfo.domain.model import PrefixBlock
+from secinfo.domain.pumping import NumberFacts, looks_pumped, number_facts, refusal
+from secinfo.domain.verification import Verification
+from secinfo.ports import UnitOfWork
+from secinfo.services.deps import Deps
+
+log = structlog.get_logger("secinfo.abuse")
+
+CLIENT_IP: ContextVar[str | None] = ContextVar("secinfo_client_ip", default=None)
+
+
+async def before_send(
+    deps: Deps, uow: UnitOfWork, verification: Verification
+) -> NumberFacts | None:
+    """Refuse a send over a limit or to a number pumping uses; return the number's facts."""
+    limiter = deps.limiter
+    await limiter.hit("code.send.destination", verification.destination)
+    if verification.account_id:
+        await limiter.hit("code.send.account", verification.account_id)
+    network = client_network(CLIENT_IP.get())
+    if network:
+        await limiter.hit("code.send.ip", network)
+    if verification.channel is not Channel.SMS:
+        return None
+    policy = deps.config.pumping
+    facts = number_facts(verification.destination, policy.prefix_digits)
+    reason = refusal(facts, policy)
+    if reason:
+        raise DestinationNotAllowed(reason + " Use an email address or another number.")
+    block = await uow.prefix_blocks.active(facts.prefix, deps.clock.now())
+    if block is not None:
+        raise DestinationNotAllowed(
+            "Codes to this number range are paused because of unusual traffic; try again "
+            "later or use an email address.",
+            retry_after=max(int((block.until - deps.clock.now()).total_seconds()), 1),
+        )
+    await limiter.hit("code.send.country", facts.region)
+    return facts
+
+
+async def after_send(
+    deps: Deps, uow: UnitOfWork, verification: Verification, facts: NumberFacts | None
+) -> None:
+    """Count the send per prefix and block a prefix that looks pumped."""
+    country = facts.region if facts else "-"
+    metrics.CODES_SENT.labels(channel=verification.channel.value, country=country).inc()
+    if facts is None:
+        return
+    policy = deps.config.pumping
+    window = int(policy.window.total_seconds())
+    sends = await deps.limiter.incr(f"pump/{facts.prefix}/sends", window)
+    conversions = await deps.limiter.get(f"pump/{facts.prefix}/approved")
+    if not looks_pumped(sends, conversions, policy):
+        return
+    now = deps.clock.now()
+    if await uow.prefix_blocks.active(facts.prefix, now) is not None:
+        return
+    await uow.prefix_blocks.add(
+        PrefixBlock(
+            prefix=facts.prefix,
+            country=facts.region,
+            blocked_at=now,
+            until=now + policy.block_for,
+            sends=sends,
+            conversions=conversions,
+        )
+    )
+    metrics.PREFIX_BLOCKS.labels(country=facts.region).inc()
+    log.warning(
+        "abuse.prefix_blocked",
+        prefix=facts.prefix,
+        country=facts.region,
+        sends=sends,
+        conversions=conversions,
+        until=(now + policy.block_for).isoformat(),
+    )
+
+
+def _subject(verification: Verification) -> str:
+    return verification.account_id or f"destination:{verification.destination}"
+
+
+async def before_check(deps: Deps, verification: Verification) -> None:
+    subject = _subject(verification)
+    await deps.limiter.check("code.check.failures", subject)
+    await deps.limiter.hit("code.check.account", subject)
+
+
+async def after_check(deps: Deps, verification: Verification, valid: bool) -> None:
+    subject = _subject(verification)
+    if not valid:
+        with contextlib.suppress(TooManyRequests):  # the next check is refused
+            await deps.limiter.hit("code.check.failures", subject)
+        return
+    await deps.limiter.clear("code.check.failures", subject)
+    country = "-"
+    if verification.channel is Channel.SMS:
+        facts = number_facts(verification.destination, deps.config.pumping.prefix_digits)
+        country = facts.region
+        window = int(deps.config.pumping.window.total_seconds())
+        await deps.limiter.incr(f"pump/{facts.prefix}/approved", window)
+    metrics.CODES_APPROVED.labels(channel=verification.channel.value, country=country).inc()
