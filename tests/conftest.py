@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,14 +159,34 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
 
 @pytest.fixture
 async def harness(database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = MovableClock()
-    app = build(make_settings(database_url, tmp_path), clock=clock)
-    if database_url.startswith("sqlite"):
+    async with running_app(database_url, tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_app(
+    database_url: str,
+    tmp_path: Path,
+    *,
+    fresh: bool = True,
+    clock: MovableClock | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Harness]:
+    """The app on ``database_url`` with settings overrides, behind an HTTP client.
+
+    ``fresh`` starts from empty tables; a second app on the same database (another API
+    process) passes ``fresh=False``.
+    """
+    clock = clock or MovableClock()
+    app = build(make_settings(database_url, tmp_path, **overrides), clock=clock)
+    if fresh and database_url.startswith("sqlite"):
         await migrate(app.engine)
-    else:
+    elif fresh:
         await empty_tables(app)
     api = create_app(app)
     transport = httpx.ASGITransport(app=api, client=("203.0.113.7", 51000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://secinfo.test") as client:
-        yield Harness(app, client, clock)
-    await app.close()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://secinfo.test") as client:
+            yield Harness(app, client, clock)
+    finally:
+        await app.close()

@@ -733,6 +733,9 @@ class FakeUnitOfWork:
         self.store.locks.release_all(self)
         self._open = False
 
+    async def relax_durability(self) -> None:
+        assert self._open, "outside the unit of work"
+
     async def commit(self) -> None:
         assert self._open, "commit outside the unit of work"
         for table in self._tables:

@@ -86,6 +86,11 @@ class SqlUnitOfWork:
         finally:
             await connection.close()
 
+    async def relax_durability(self) -> None:
+        assert self._connection is not None, "outside the unit of work"
+        if self._engine.dialect.name == "postgresql":
+            await self._connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
     async def commit(self) -> None:
         assert self._connection is not None, "commit outside the unit of work"
         await self._connection.commit()
