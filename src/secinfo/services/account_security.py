@@ -76,3 +76,9 @@ async def set_two_step(
         await uow.commit()
     deps.outbox_wakeup()
     return enabled
+
+
+async def two_step_enabled(deps: Deps, account_id: str) -> bool:
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(account_id)
+    return account is not None and account.two_step_enabled

@@ -31,7 +31,7 @@ from secinfo.services import activity
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
-from secinfo.services.messages import masked_account_name, notify_contacts
+from secinfo.services.messages import notify_contacts
 
 SYSTEM = RequestContext()
 
@@ -176,18 +176,15 @@ async def start_cancel_code(deps: Deps, change_id: str, security_info_id: str) -
         item = await uow.security_info.get(security_info_id)
         if item is None or not item.can_receive_codes or item.channel is None:
             raise CodeNotSupported("That contact cannot receive codes any more.")
-        account = await uow.accounts.get(change.account_id)
-        items = await uow.security_info.list_for_account(change.account_id)
-        verification = codes.new_verification(
+        verification = await codes.start_for_account(
             deps,
+            uow,
             purpose=Purpose.CANCEL_CHANGE,
             channel=item.channel,
             destination=item.value,
             account_id=change.account_id,
             subject_id=change.id,
-            locale=account.locale if account else "en",
         )
-        await codes.start(deps, uow, verification, masked_account_name(items))
         await uow.commit()
     deps.outbox_wakeup()
     return verification

@@ -50,7 +50,6 @@ async def start(
     now = deps.clock.now()
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)
-        account = await uow.accounts.get(session.account_id)
         item = SecurityInfo(
             id=new_id("inf"),
             account_id=session.account_id,
@@ -61,17 +60,16 @@ async def start(
             label=(label or "").strip()[:64] or None,
         )
         await uow.security_info.add(item)
-        verification = codes.new_verification(
+        verification = await codes.start_for_account(
             deps,
+            uow,
             purpose=Purpose.REPLACE_INFO,
             channel=channel,
             destination=normalized,
             account_id=session.account_id,
             subject_id=item.id,
             session_id=session.id,
-            locale=account.locale if account else "en",
         )
-        await codes.start(deps, uow, verification)
         await uow.commit()
     deps.outbox_wakeup()
     return ReplacementStarted(item, verification)

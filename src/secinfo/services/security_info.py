@@ -30,7 +30,7 @@ from secinfo.services import activity, pending_changes
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
-from secinfo.services.messages import masked_account_name, notify_contacts
+from secinfo.services.messages import notify_contacts
 
 MAX_LABEL_LENGTH = 64
 MAX_ITEMS_PER_ACCOUNT = 20
@@ -106,7 +106,6 @@ async def add(
             stale.state = InfoState.REMOVED
             stale.removed_at = now
             await uow.security_info.update(stale)
-        account = await uow.accounts.get(session.account_id)
         item = SecurityInfo(
             id=new_id("inf"),
             account_id=session.account_id,
@@ -117,17 +116,16 @@ async def add(
             label=label,
         )
         await uow.security_info.add(item)
-        verification = codes.new_verification(
+        verification = await codes.start_for_account(
             deps,
+            uow,
             purpose=Purpose.ADD_INFO,
             channel=channel,
             destination=normalized,
             account_id=session.account_id,
             subject_id=item.id,
             session_id=session.id,
-            locale=account.locale if account else "en",
         )
-        await codes.start(deps, uow, verification, masked_account_name(items))
         await activity.record(
             deps,
             uow,

@@ -50,7 +50,7 @@ from secinfo.services import activity, replace_info
 from secinfo.services import verification as codes
 from secinfo.services.accounts import NewSession, open_session
 from secinfo.services.deps import Deps, new_id
-from secinfo.services.messages import masked_account_name, notify_contacts
+from secinfo.services.messages import notify_contacts
 
 
 @dataclass(frozen=True)
@@ -238,22 +238,19 @@ async def send_code(deps: Deps, challenge_id: str, security_info_id: str) -> Ver
             raise NotFound("Choose one of the contacts offered for this sign-in.")
         if not item.can_receive_codes or item.channel is None:
             raise CodeNotSupported("That contact cannot receive codes.")
-        items = await uow.security_info.list_for_account(challenge.account_id)
-        account = await uow.accounts.get(challenge.account_id)
         purpose = (
             Purpose.RECONFIRM if challenge.reason is ChallengeReason.RECONFIRM else Purpose.SIGN_IN
         )
-        verification = codes.new_verification(
+        verification = await codes.start_for_account(
             deps,
+            uow,
             purpose=purpose,
             channel=item.channel,
             destination=item.value,
             account_id=challenge.account_id,
             subject_id=item.id,
             session_id=challenge.id,
-            locale=account.locale if account else "en",
         )
-        await codes.start(deps, uow, verification, masked_account_name(items))
         await uow.commit()
     deps.outbox_wakeup()
     return verification
@@ -277,7 +274,6 @@ async def add_info(
         if challenge.reason is not ChallengeReason.RECONFIRM:
             raise InvalidInput("New info can only be added at the reconfirm step.")
         items = await uow.security_info.list_for_account(challenge.account_id)
-        account = await uow.accounts.get(challenge.account_id)
         now = deps.clock.now()
         item = SecurityInfo(
             id=new_id("inf"),
@@ -289,17 +285,16 @@ async def add_info(
         )
         await uow.security_info.add(item)
         replacing = any(other.can_receive_codes for other in items)
-        verification = codes.new_verification(
+        verification = await codes.start_for_account(
             deps,
+            uow,
             purpose=Purpose.REPLACE_INFO if replacing else Purpose.ADD_INFO,
             channel=channel,
             destination=normalized,
             account_id=challenge.account_id,
             subject_id=item.id,
             session_id=challenge.id,
-            locale=account.locale if account else "en",
         )
-        await codes.start(deps, uow, verification, masked_account_name(items))
         await uow.commit()
     deps.outbox_wakeup()
     return verification
@@ -394,3 +389,14 @@ async def skip_reconfirm(deps: Deps, challenge_id: str, context: RequestContext)
         await activity.record(deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context)
         await uow.commit()
     return new_session
+
+
+async def view_challenge(deps: Deps, challenge_id: str) -> ChallengeView:
+    """An open sign-in step as the person sees it again (the web page reloads it)."""
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        account = await uow.accounts.get(challenge.account_id)
+        items = await uow.security_info.list_for_account(challenge.account_id)
+    if account is None:
+        raise ChallengeNotFound()
+    return _view(deps, challenge, account, [item for item in items if item.can_receive_codes])

@@ -11,7 +11,6 @@ from secinfo.domain.verification import Purpose, Verification
 from secinfo.services import activity
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
-from secinfo.services.messages import masked_account_name
 
 
 async def start(deps: Deps, session: Session, item_id: str) -> Verification:
@@ -23,19 +22,16 @@ async def start(deps: Deps, session: Session, item_id: str) -> Verification:
         channel = item.channel
         if channel is None or not item.can_receive_codes:
             raise CodeNotSupported("Choose an active email or phone to receive the code.")
-        account = await uow.accounts.get(session.account_id)
-        items = await uow.security_info.list_for_account(session.account_id)
-        verification = codes.new_verification(
+        verification = await codes.start_for_account(
             deps,
+            uow,
             purpose=Purpose.STEP_UP,
             channel=channel,
             destination=item.value,
             account_id=session.account_id,
             subject_id=item.id,
             session_id=session.id,
-            locale=account.locale if account else "en",
         )
-        await codes.start(deps, uow, verification, masked_account_name(items))
         await uow.commit()
     deps.outbox_wakeup()
     return verification

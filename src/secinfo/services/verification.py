@@ -135,3 +135,31 @@ async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -
         await uow.commit()
     deps.outbox_wakeup()
     return verification
+
+
+async def start_for_account(
+    deps: Deps,
+    uow: UnitOfWork,
+    *,
+    purpose: Purpose,
+    channel: Channel,
+    destination: str,
+    account_id: str,
+    subject_id: str | None = None,
+    session_id: str | None = None,
+) -> Verification:
+    """Start a verification for one of an account's flows: in the account's language,
+    with the message naming the account by its masked sign-in name."""
+    account = await uow.accounts.get(account_id)
+    items = await uow.security_info.list_for_account(account_id)
+    verification = new_verification(
+        deps,
+        purpose=purpose,
+        channel=channel,
+        destination=destination,
+        account_id=account_id,
+        subject_id=subject_id,
+        session_id=session_id,
+        locale=account.locale if account else "en",
+    )
+    return await start(deps, uow, verification, masked_account_name(items))
