@@ -81,8 +81,9 @@ async def _check_password(
         await deps.limiter.hit("sign_in.ip", network)
     await deps.limiter.hit("sign_in.name", value or sign_in_name.strip().casefold()[:320])
     async with deps.uow() as uow:
-        item = await uow.security_info.find_sign_in_name(value) if value else None
-        account = await uow.accounts.get(item.account_id) if item else None
+        # The same statements for unknown names (an id that never exists): equal timing.
+        item = await uow.security_info.find_sign_in_name(value or "")
+        account = await uow.accounts.get(item.account_id if item else "acc_none")
     if account is None or account.status is not AccountStatus.ACTIVE:
         await deps.passwords.burn()
         raise InvalidCredentials()
