@@ -123,7 +123,7 @@ class Deliverer:
             metrics.SEND_SECONDS.labels(channel).observe(time.monotonic() - began)
         await self.queue.mark_sent(message.id, self.clock.now(), provider_id, started_at=started)
         metrics.MESSAGES.labels(channel, "sent").inc()
-        log.info(
+        log.debug(
             "message.sent",
             message_id=message.id,
             channel=channel,
@@ -168,14 +168,15 @@ class DeliveryLoop:
 
     async def run(self) -> None:
         while not self._stopping:
+            # Clear before looking: a wake-up that comes while a claim runs is not lost.
+            self._wake.clear()
             try:
                 claimed = await self.deliverer.deliver_due()
             except Exception:
                 log.exception("delivery.loop_error")
                 claimed = 0
-            if claimed:
+            if claimed or self._stopping:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
 
