@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from secinfo import __version__, metrics
+from secinfo import __version__, metrics, web
 from secinfo.api import accounts, devmailbox, errors, recovery, signin, verifications, waiting
 from secinfo.bootstrap import App
 from secinfo.scheduler import JobLoop
@@ -126,6 +126,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     app.include_router(verifications.router)
     if secinfo.settings.is_development:
         app.include_router(devmailbox.router)
+    web.install(app, development=secinfo.settings.is_development)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

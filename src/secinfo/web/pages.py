@@ -1,0 +1,285 @@
+"""What every page shares: templates, the CSRF check, cookies, the signed-in session.
+
+Pages parse a form, call one service and render the result, like the JSON API does;
+nothing here decides a rule. The pending-change banner is read on every signed-in page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
+
+from secinfo.api.dependencies import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
+from secinfo.domain.errors import DomainError, Unauthenticated
+from secinfo.domain.model import Session
+from secinfo.domain.verification import Verification
+from secinfo.services import accounts, pending_changes
+from secinfo.services.accounts import NewSession
+
+CSRF_COOKIE = "secinfo_csrf"
+CSRF_FIELD = "csrf_token"
+DEVICE_COOKIE_DAYS = 400  # the longest a browser keeps a cookie
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+# Only our own files: no inline script or style, no other origin (no CDN, no font host).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # flow ids travel in page URLs
+    "Cache-Control": "no-store",
+}
+
+# Fixed messages shown after a redirect (?notice=…): no text comes from the URL itself.
+NOTICES = {
+    "signed_out": "You're signed out.",
+    "info_added": "Your new security info is verified and active.",
+    "info_removed": "The security info was removed.",
+    "removal_pending": (
+        "That was your last security info that can receive codes, so its removal waits "
+        "30 days. Add new security info or cancel the request in the meantime."
+    ),
+    "change_pending": "Your request is waiting. We've told all your current contacts.",
+    "change_canceled": "The pending change is canceled; your security info is as it was.",
+    "password_changed": "Your password is changed. Every other session was signed out.",
+    "two_step_on": "2-step verification is on: every sign-in now needs a code too.",
+    "two_step_off": "2-step verification is off.",
+    "sign_in_on": "That contact can now be used to sign in.",
+    "sign_in_off": "That contact can no longer be used to sign in (it stays security info).",
+    "replaced": "The new security info is verified and active.",
+    "secured": (
+        "Your account is secured: every session was signed out. Reset your password with "
+        "'Forgot password' to sign in again."
+    ),
+    "password_reset": "Your password is reset and every session was signed out. Sign in now.",
+    "verified": "Thanks, you're verified for the next few minutes.",
+}
+
+
+def _format_time(value: datetime | None) -> str:
+    return f"{value:%d %b %Y, %H:%M} UTC" if value else "never"
+
+
+def _format_date(value: datetime | None) -> str:
+    return f"{value:%d %B %Y}" if value else ""
+
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters["when"] = _format_time
+templates.filters["date"] = _format_date
+
+
+class CsrfRejected(Exception):
+    """A form came without our token: from another site, or from a page too old."""
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def is_development(request: Request) -> bool:
+    return get_app(request).settings.is_development
+
+
+def safe_next(value: str | None, default: str = "/security") -> str:
+    """Only a path on this site: never another origin (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def with_next(path: str, next_path: str) -> str:
+    return f"{path}?next={quote(next_path, safe='/')}"
+
+
+def step_up_redirect(back_to: str) -> RedirectResponse:
+    """Ask for a code first, then come back to what the person was doing."""
+    return redirect(with_next("/security/verify", back_to))
+
+
+# -- CSRF: a random cookie, and a form field that is its HMAC with the server secret ------
+def _csrf_for(request: Request, cookie: str) -> str:
+    secret = get_deps(request).codes.secret_for("web-csrf")
+    return hmac.new(secret, cookie.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
+    cookie = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if not cookie:
+        cookie = secrets.token_urlsafe(32)
+        request.state.new_csrf = cookie
+    return _csrf_for(request, cookie)
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches this browser's cookie."""
+    form = await request.form()
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = form.get(CSRF_FIELD)
+    if not cookie or not isinstance(sent, str):
+        raise CsrfRejected()
+    if not hmac.compare_digest(_csrf_for(request, cookie), sent):
+        raise CsrfRejected()
+    return form
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def raw_field(form: FormData, name: str) -> str:
+    """Passwords: exactly as typed."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+# -- the signed-in session -----------------------------------------------------------------
+async def optional_session(request: Request) -> Session | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return await accounts.authenticate(get_deps(request), token)
+    except Unauthenticated:
+        return None
+
+
+async def page_session(request: Request) -> Session:
+    session = await optional_session(request)
+    if session is None:
+        path = request.url.path if request.method == "GET" else "/security"
+        if request.method == "GET" and request.url.query:
+            path = f"{path}?{request.url.query}"
+        raise SignInRequired(path)
+    return session
+
+
+PageSession = Annotated[Session, Depends(page_session)]
+Form = Annotated[FormData, Depends(checked_form)]
+
+
+def is_privileged(request: Request, session: Session) -> bool:
+    return session.is_privileged(get_deps(request).clock.now())
+
+
+# -- cookies -------------------------------------------------------------------------------
+def _cookie_options(request: Request) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "lax", "secure": not is_development(request), "path": "/"}
+
+
+def signed_in(request: Request, new_session: NewSession, next_path: str) -> RedirectResponse:
+    """Set the session cookie (and the device cookie for a new browser) and go on."""
+    response = redirect(next_path)
+    ttl = new_session.session.expires_at - new_session.session.created_at
+    response.set_cookie(
+        SESSION_COOKIE,
+        new_session.token,
+        max_age=int(ttl.total_seconds()),
+        **_cookie_options(request),
+    )
+    if new_session.device_token:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            new_session.device_token,
+            max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
+            **_cookie_options(request),
+        )
+    return response
+
+
+def signed_out(request: Request, next_path: str) -> RedirectResponse:
+    response = redirect(next_path)
+    response.delete_cookie(SESSION_COOKIE, **_cookie_options(request))
+    return response
+
+
+# -- rendering -----------------------------------------------------------------------------
+def code_context(request: Request, verification: Verification | None) -> dict[str, Any]:
+    """What a code page shows about its verification: the cool-down and tries left."""
+    deps = get_deps(request)
+    policy = deps.config.code_policy
+    context: dict[str, Any] = {}
+    if verification is not None:
+        now = deps.clock.now()
+        available = verification.resend_available_at(policy)
+        wait = (available - now).total_seconds() if available else 0
+        context["resend_wait"] = max(int(wait + 0.999), 0)
+        context["resend_at"] = available
+        context["sends_left"] = max(policy.max_sends - verification.send_attempts, 0)
+    return context
+
+
+async def render(
+    request: Request,
+    template: str,
+    *,
+    session: Session | None = None,
+    status: int = 200,
+    error: DomainError | str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    deps = get_deps(request)
+    settings = get_app(request).settings
+    change = None
+    if session is not None:
+        change = await pending_changes.current(deps, session.account_id)
+    message = error.message if isinstance(error, DomainError) else error
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    policy = deps.config.code_policy
+    context = {"code_length": policy.length, "code_numeric": not policy.alphanumeric} | context
+    body = templates.get_template(template).render(
+        request=request,
+        path=request.url.path,
+        product=settings.product_name,
+        development=settings.is_development,
+        session=session,
+        pending_change=change,
+        csrf_field=CSRF_FIELD,
+        csrf_token=csrf_token(request),
+        error=message,
+        error_code=error.code if isinstance(error, DomainError) else None,
+        notice=notice,
+        now=deps.clock.now(),
+        **context,
+    )
+    response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    new_csrf = getattr(request.state, "new_csrf", None)
+    if new_csrf:
+        response.set_cookie(CSRF_COOKIE, new_csrf, **_cookie_options(request))
+    return response
+
+
+def error_status(error: DomainError) -> int:
+    from secinfo.api.errors import status_for
+
+    return status_for(error)
+
+
+def no_store(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response

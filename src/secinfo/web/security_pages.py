@@ -1,0 +1,649 @@
+"""Security basics (§4, §5, §8): the signed-in holder's pages.
+
+Actions that need a recent code send the person to the step-up page first and bring
+them back to the same page afterwards (``?next=``). The services still enforce it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from secinfo.api.dependencies import get_deps, request_context
+from secinfo.domain.errors import DomainError, NotFound, StepUpRequired
+from secinfo.domain.model import InfoKind, SecurityInfo, Session
+from secinfo.domain.verification import Verification
+from secinfo.services import (
+    account_security,
+    accounts,
+    activity,
+    pending_changes,
+    replace_info,
+    security_info,
+    step_up,
+    verification,
+)
+from secinfo.web.pages import (
+    Form,
+    PageSession,
+    code_context,
+    error_status,
+    field,
+    is_privileged,
+    raw_field,
+    redirect,
+    render,
+    safe_next,
+    signed_out,
+    step_up_redirect,
+)
+
+router = APIRouter(prefix="/security", include_in_schema=False)
+
+EVENT_TEXT = {
+    "account:created": "Account created",
+    "account:activated": "Sign-up finished",
+    "account:sign_in:success": "Signed in",
+    "account:sign_in:failure": "Sign-in with a wrong password",
+    "account:sign_in:challenged": "Sign-in asked for a code",
+    "account:sign_out": "Signed out",
+    "account:sign_out:everywhere": "Signed out everywhere",
+    "account:password:changed": "Password changed",
+    "account:step_up:success": "Verified with a code",
+    "account:code:sent": "Code sent",
+    "account:code:check_failed": "Wrong code entered",
+    "account:security_info:added": "Security info added",
+    "account:security_info:verified": "Security info verified",
+    "account:security_info:updated": "Security info label changed",
+    "account:security_info:removed": "Security info removed",
+    "account:security_info:reconfirmed": "Security info confirmed",
+    "account:security_info:reconfirm_skipped": "Confirming security info skipped",
+    "account:sign_in_name:enabled": "Sign-in name turned on",
+    "account:sign_in_name:disabled": "Sign-in name turned off",
+    "account:two_step:enabled": "2-step verification turned on",
+    "account:two_step:disabled": "2-step verification turned off",
+    "account:pending_change:started": "Security info change requested (waits 30 days)",
+    "account:pending_change:canceled": "Pending change canceled",
+    "account:pending_change:completed": "Pending change completed",
+    "account:recovery:started": "Password recovery started",
+    "account:recovery:completed": "Password reset",
+    "account:secured": "Account secured",
+    "account:billing:updated": "Billing info updated",
+}
+
+
+async def _items(request: Request, session: Session) -> list[SecurityInfo]:
+    return await security_info.list_info(get_deps(request), session.account_id)
+
+
+async def _item(request: Request, session: Session, item_id: str) -> SecurityInfo:
+    for item in await _items(request, session):
+        if item.id == item_id:
+            return item
+    raise NotFound("No security info with that id on your account.")
+
+
+def _back(request: Request) -> str:
+    return request.url.path
+
+
+# -- Security basics -------------------------------------------------------------------------
+@router.get("")
+async def security_basics(request: Request, session: PageSession) -> Response:
+    deps = get_deps(request)
+    items = [item for item in await _items(request, session) if item.state.value != "removed"]
+    return await render(
+        request,
+        "security.html",
+        session=session,
+        items=items,
+        two_step=await account_security.two_step_enabled(deps, session.account_id),
+        privileged=is_privileged(request, session),
+    )
+
+
+# -- step-up: a code, then back to what the person was doing ---------------------------------
+@router.get("/verify")
+async def step_up_page(request: Request, session: PageSession) -> Response:
+    items = [item for item in await _items(request, session) if item.can_receive_codes]
+    return await render(
+        request,
+        "step_up.html",
+        session=session,
+        options=items,
+        next=safe_next(request.query_params.get("next")),
+    )
+
+
+async def _step_up_code(
+    request: Request, session: Session, verification_id: str, next_path: str, **context: Any
+) -> Response:
+    return await render(
+        request,
+        "code.html",
+        session=session,
+        title="Enter the code",
+        lead="We sent a code to the contact you chose. It keeps you verified for a few minutes.",
+        action=f"/security/verify/{verification_id}",
+        resend_action=f"/security/verify/{verification_id}/resend",
+        hidden={"next": next_path},
+        other_way=("/security/replace", "I don't have any of these"),
+        **context,
+    )
+
+
+@router.post("/verify")
+async def step_up_send(request: Request, session: PageSession, form: Form) -> Response:
+    next_path = safe_next(field(form, "next"))
+    try:
+        sent = await step_up.start(get_deps(request), session, field(form, "security_info_id"))
+    except DomainError as error:
+        items = [item for item in await _items(request, session) if item.can_receive_codes]
+        return await render(
+            request,
+            "step_up.html",
+            session=session,
+            options=items,
+            next=next_path,
+            error=error,
+            status=error_status(error),
+        )
+    return await _step_up_code(request, session, sent.id, next_path, **code_context(request, sent))
+
+
+@router.post("/verify/{verification_id}")
+async def step_up_check(
+    request: Request, session: PageSession, verification_id: str, form: Form
+) -> Response:
+    next_path = safe_next(field(form, "next"))
+    try:
+        await step_up.check(
+            get_deps(request),
+            session,
+            verification_id,
+            field(form, "code"),
+            request_context(request),
+        )
+    except DomainError as error:
+        return await _step_up_code(
+            request,
+            session,
+            verification_id,
+            next_path,
+            error=error,
+            status=error_status(error),
+            **code_context(request, None),
+        )
+    return redirect(next_path)
+
+
+async def _resend(request: Request, session: Session, verification_id: str) -> Verification:
+    return await verification.resend_for_holder(
+        get_deps(request), session.account_id, verification_id
+    )
+
+
+@router.post("/verify/{verification_id}/resend")
+async def step_up_resend(
+    request: Request, session: PageSession, verification_id: str, form: Form
+) -> Response:
+    next_path = safe_next(field(form, "next"))
+    try:
+        sent = await _resend(request, session, verification_id)
+    except DomainError as error:
+        return await _step_up_code(
+            request,
+            session,
+            verification_id,
+            next_path,
+            error=error,
+            status=error_status(error),
+            **code_context(request, None),
+        )
+    return await _step_up_code(
+        request, session, verification_id, next_path, resent=True, **code_context(request, sent)
+    )
+
+
+# -- add an email or phone -------------------------------------------------------------------
+@router.get("/add")
+async def add_page(request: Request, session: PageSession) -> Response:
+    items = await _items(request, session)
+    if any(item.can_receive_codes for item in items) and not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    return await render(request, "add_info.html", session=session, values={}, replace=False)
+
+
+async def _add_code(
+    request: Request, session: Session, item_id: str, verification_id: str, **context: Any
+) -> Response:
+    return await render(
+        request,
+        "code.html",
+        session=session,
+        title="Enter the code we sent to your new contact",
+        lead="It becomes part of your security info once you type the code back.",
+        action=f"/security/add/{item_id}/verify",
+        resend_action=f"/security/add/{item_id}/resend",
+        hidden={"verification_id": verification_id},
+        **context,
+    )
+
+
+@router.post("/add")
+async def add(request: Request, session: PageSession, form: Form) -> Response:
+    kind, value, label = field(form, "kind"), field(form, "value"), field(form, "label")
+    try:
+        started = await security_info.add(
+            get_deps(request),
+            session,
+            InfoKind.PHONE if kind == "phone" else InfoKind.EMAIL,
+            value,
+            label or None,
+            request_context(request),
+        )
+    except StepUpRequired:
+        return step_up_redirect("/security/add")
+    except DomainError as error:
+        return await render(
+            request,
+            "add_info.html",
+            session=session,
+            error=error,
+            status=error_status(error),
+            values={"kind": kind, "value": value, "label": label},
+            replace=False,
+        )
+    return await _add_code(
+        request,
+        session,
+        started.item.id,
+        started.verification.id,
+        to=started.item.masked,
+        **code_context(request, started.verification),
+    )
+
+
+@router.post("/add/{item_id}/verify")
+async def add_verify(request: Request, session: PageSession, item_id: str, form: Form) -> Response:
+    verification_id = field(form, "verification_id")
+    try:
+        await security_info.confirm_add(
+            get_deps(request),
+            session,
+            item_id,
+            verification_id,
+            field(form, "code"),
+            request_context(request),
+        )
+    except DomainError as error:
+        return await _add_code(
+            request,
+            session,
+            item_id,
+            verification_id,
+            error=error,
+            status=error_status(error),
+            **code_context(request, None),
+        )
+    return redirect("/security?notice=info_added")
+
+
+@router.post("/add/{item_id}/resend")
+async def add_resend(request: Request, session: PageSession, item_id: str, form: Form) -> Response:
+    verification_id = field(form, "verification_id")
+    try:
+        sent = await _resend(request, session, verification_id)
+    except DomainError as error:
+        return await _add_code(
+            request,
+            session,
+            item_id,
+            verification_id,
+            error=error,
+            status=error_status(error),
+            **code_context(request, None),
+        )
+    return await _add_code(
+        request, session, item_id, verification_id, resent=True, **code_context(request, sent)
+    )
+
+
+# -- remove one ------------------------------------------------------------------------------
+@router.get("/info/{item_id}/remove")
+async def remove_page(request: Request, session: PageSession, item_id: str) -> Response:
+    if not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    try:
+        item = await _item(request, session, item_id)
+    except DomainError:
+        return redirect("/security")
+    return await render(
+        request,
+        "confirm.html",
+        session=session,
+        title=f"Remove {item.masked}?",
+        text=(
+            "We won't send codes or security notices to it any more. If it is your last "
+            "contact that can receive codes, the removal waits 30 days."
+        ),
+        action=f"/security/info/{item_id}/remove",
+        button="Remove",
+        danger=True,
+    )
+
+
+@router.post("/info/{item_id}/remove")
+async def remove(request: Request, session: PageSession, item_id: str, form: Form) -> Response:
+    try:
+        removal = await security_info.remove(
+            get_deps(request), session, item_id, request_context(request)
+        )
+    except StepUpRequired:
+        return step_up_redirect(f"/security/info/{item_id}/remove")
+    except DomainError as error:
+        return await _security_error(request, session, error)
+    notice = "removal_pending" if removal.pending_change else "info_removed"
+    return redirect(f"/security?notice={notice}")
+
+
+async def _security_error(request: Request, session: Session, error: DomainError) -> Response:
+    deps = get_deps(request)
+    items = [item for item in await _items(request, session) if item.state.value != "removed"]
+    return await render(
+        request,
+        "security.html",
+        session=session,
+        items=items,
+        two_step=await account_security.two_step_enabled(deps, session.account_id),
+        privileged=is_privileged(request, session),
+        error=error,
+        status=error_status(error),
+    )
+
+
+# -- sign-in options -------------------------------------------------------------------------
+@router.get("/sign-in-options")
+async def sign_in_options(request: Request, session: PageSession) -> Response:
+    if not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    items = [
+        item
+        for item in await _items(request, session)
+        if item.channel is not None and (item.state.value == "active" or item.sign_in)
+    ]
+    return await render(request, "sign_in_options.html", session=session, items=items)
+
+
+@router.post("/sign-in-options/{item_id}")
+async def set_sign_in_option(
+    request: Request, session: PageSession, item_id: str, form: Form
+) -> Response:
+    enabled = field(form, "enabled") == "on"
+    try:
+        await security_info.set_sign_in(
+            get_deps(request), session, item_id, enabled, request_context(request)
+        )
+    except StepUpRequired:
+        return step_up_redirect("/security/sign-in-options")
+    except DomainError as error:
+        items = [item for item in await _items(request, session) if item.channel is not None]
+        return await render(
+            request,
+            "sign_in_options.html",
+            session=session,
+            items=[i for i in items if i.state.value == "active" or i.sign_in],
+            error=error,
+            status=error_status(error),
+        )
+    return redirect(
+        f"/security/sign-in-options?notice={'sign_in_on' if enabled else 'sign_in_off'}"
+    )
+
+
+# -- password --------------------------------------------------------------------------------
+@router.get("/password")
+async def password_page(request: Request, session: PageSession) -> Response:
+    if not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    return await render(request, "password.html", session=session)
+
+
+@router.post("/password")
+async def change_password(request: Request, session: PageSession, form: Form) -> Response:
+    try:
+        await accounts.change_password(
+            get_deps(request),
+            session,
+            raw_field(form, "current_password"),
+            raw_field(form, "new_password"),
+            request_context(request),
+        )
+    except StepUpRequired:
+        return step_up_redirect("/security/password")
+    except DomainError as error:
+        return await render(
+            request, "password.html", session=session, error=error, status=error_status(error)
+        )
+    return redirect("/security?notice=password_changed")
+
+
+# -- 2-step verification ---------------------------------------------------------------------
+@router.get("/two-step")
+async def two_step_page(request: Request, session: PageSession) -> Response:
+    if not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    enabled = await account_security.two_step_enabled(get_deps(request), session.account_id)
+    return await render(request, "two_step.html", session=session, enabled=enabled)
+
+
+@router.post("/two-step")
+async def set_two_step(request: Request, session: PageSession, form: Form) -> Response:
+    enabled = field(form, "enabled") == "on"
+    deps = get_deps(request)
+    try:
+        await account_security.set_two_step(deps, session, enabled, request_context(request))
+    except StepUpRequired:
+        return step_up_redirect("/security/two-step")
+    except DomainError as error:
+        current = await account_security.two_step_enabled(deps, session.account_id)
+        return await render(
+            request,
+            "two_step.html",
+            session=session,
+            enabled=current,
+            error=error,
+            status=error_status(error),
+        )
+    return redirect(f"/security?notice={'two_step_on' if enabled else 'two_step_off'}")
+
+
+# -- recent activity and "this wasn't me" ----------------------------------------------------
+@router.get("/activity")
+async def activity_page(request: Request, session: PageSession) -> Response:
+    before = request.query_params.get("before") or None
+    events = await activity.recent(get_deps(request), session.account_id, 50, before)
+    return await render(
+        request,
+        "activity.html",
+        session=session,
+        events=events,
+        event_text=EVENT_TEXT,
+        next_before=events[-1].id if len(events) == 50 else None,
+    )
+
+
+@router.get("/activity/{event_id}/not-me")
+async def not_me_page(request: Request, session: PageSession, event_id: str) -> Response:
+    return await render(
+        request,
+        "confirm.html",
+        session=session,
+        title="This wasn't me",
+        text=(
+            "We'll secure your account: every session, this one included, is signed out, any "
+            "change this activity started is canceled, and you'll reset your password with "
+            "'Forgot password' before you can sign in again."
+        ),
+        action=f"/security/activity/{event_id}/not-me",
+        button="Secure my account",
+        danger=True,
+    )
+
+
+@router.post("/activity/{event_id}/not-me")
+async def not_me(request: Request, session: PageSession, event_id: str, form: Form) -> Response:
+    try:
+        await account_security.report_not_me(
+            get_deps(request), session, event_id, request_context(request)
+        )
+    except DomainError as error:
+        return await render(
+            request, "message.html", session=session, title="Not found", error=error, status=404
+        )
+    return signed_out(request, "/sign-in?notice=secured")
+
+
+# -- waiting periods: remove all, "I don't have any of these", cancel ------------------------
+@router.get("/remove-all")
+async def remove_all_page(request: Request, session: PageSession) -> Response:
+    if not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    return await render(
+        request,
+        "confirm.html",
+        session=session,
+        title="Remove all security info",
+        text=(
+            "This doesn't happen at once: your security info is removed in 30 days. Until "
+            "then we can't accept other changes to your security settings or billing info. "
+            "Your account stays open and you can use it as usual. We'll tell all your "
+            "contacts now, and let you know when it's time to enter new security info."
+        ),
+        action="/security/remove-all",
+        button="Remove all in 30 days",
+        danger=True,
+    )
+
+
+@router.post("/remove-all")
+async def remove_all(request: Request, session: PageSession, form: Form) -> Response:
+    try:
+        await security_info.remove_all(get_deps(request), session, request_context(request))
+    except StepUpRequired:
+        return step_up_redirect("/security/remove-all")
+    except DomainError as error:
+        return await _security_error(request, session, error)
+    return redirect("/security?notice=change_pending")
+
+
+@router.get("/pending-change")
+async def pending_change_page(request: Request, session: PageSession) -> Response:
+    change = await pending_changes.current(get_deps(request), session.account_id)
+    if change is None:
+        return redirect("/security")
+    if not is_privileged(request, session):
+        return step_up_redirect(_back(request))
+    return await render(
+        request,
+        "confirm.html",
+        session=session,
+        title="Cancel the pending change",
+        text="Your security info stays as it is now, and we'll tell all your contacts.",
+        action="/security/pending-change/cancel",
+        button="Cancel the change",
+        danger=False,
+    )
+
+
+@router.post("/pending-change/cancel")
+async def cancel_pending_change(request: Request, session: PageSession, form: Form) -> Response:
+    try:
+        await pending_changes.cancel_with_session(
+            get_deps(request), session, request_context(request)
+        )
+    except StepUpRequired:
+        return step_up_redirect("/security/pending-change")
+    except DomainError as error:
+        return await _security_error(request, session, error)
+    return redirect("/security?notice=change_canceled")
+
+
+@router.get("/replace")
+async def replace_page(request: Request, session: PageSession) -> Response:
+    return await render(request, "add_info.html", session=session, values={}, replace=True)
+
+
+async def _replace_code(
+    request: Request, session: Session, verification_id: str, **context: Any
+) -> Response:
+    return await render(
+        request,
+        "code.html",
+        session=session,
+        title="Enter the code we sent to your new contact",
+        lead=(
+            "Once you type it back, your old security info is replaced in 30 days, unless "
+            "you cancel. We'll tell your old contacts."
+        ),
+        action="/security/replace/confirm",
+        hidden={"verification_id": verification_id},
+        other_way=("/security/replace", "Didn't get it? Check the contact and start again"),
+        **context,
+    )
+
+
+@router.post("/replace")
+async def replace(request: Request, session: PageSession, form: Form) -> Response:
+    kind, value, label = field(form, "kind"), field(form, "value"), field(form, "label")
+    try:
+        started = await replace_info.start(
+            get_deps(request),
+            session,
+            InfoKind.PHONE if kind == "phone" else InfoKind.EMAIL,
+            value,
+            label or None,
+            request_context(request),
+        )
+    except DomainError as error:
+        return await render(
+            request,
+            "add_info.html",
+            session=session,
+            error=error,
+            status=error_status(error),
+            values={"kind": kind, "value": value, "label": label},
+            replace=True,
+        )
+    return await _replace_code(
+        request,
+        session,
+        started.verification.id,
+        to=started.item.masked,
+        **code_context(request, started.verification),
+    )
+
+
+@router.post("/replace/confirm")
+async def replace_confirm(request: Request, session: PageSession, form: Form) -> Response:
+    verification_id = field(form, "verification_id")
+    try:
+        change = await replace_info.confirm(
+            get_deps(request),
+            session,
+            verification_id,
+            field(form, "code"),
+            request_context(request),
+        )
+    except DomainError as error:
+        return await _replace_code(
+            request,
+            session,
+            verification_id,
+            error=error,
+            status=error_status(error),
+            **code_context(request, None),
+        )
+    return redirect(f"/security?notice={'change_pending' if change else 'replaced'}")
