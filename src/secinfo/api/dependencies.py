@@ -64,7 +64,17 @@ async def current_api_key(request: Request) -> ApiKey:
     return await api_keys.authenticate(get_deps(request), token)
 
 
-DepsDep = Annotated[Deps, Depends(get_deps)]
-ContextDep = Annotated[RequestContext, Depends(request_context)]
+async def _deps_dependency(request: Request) -> Deps:
+    # Dependencies are async: FastAPI runs a plain ``def`` one on a thread pool, a
+    # thread hop per request for no I/O at all.
+    return get_deps(request)
+
+
+async def _context_dependency(request: Request) -> RequestContext:
+    return request_context(request)
+
+
+DepsDep = Annotated[Deps, Depends(_deps_dependency)]
+ContextDep = Annotated[RequestContext, Depends(_context_dependency)]
 SessionDep = Annotated[Session, Depends(current_session)]
 ApiKeyDep = Annotated[ApiKey, Depends(current_api_key)]
