@@ -22,7 +22,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/secinfo serve
 
-test: $(VENV)/.installed-test
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+
+# axe-core for the browser tests' accessibility check (skipped with a message without npm).
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent; \
+	else echo "make: npm not found; browser tests will say how to install axe-core"; fi
+
+test: $(VENV)/.installed-test $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test

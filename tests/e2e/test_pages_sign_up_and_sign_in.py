@@ -32,6 +32,7 @@ def test_sign_up_sign_out_and_sign_in_again(browser: Any, web_server: Server) ->
     assert "ad*****@example.com" in items.first.inner_text()
     assert "Sign-in name" in items.first.inner_text()
     check_page(page, "security-basics")
+    check_page(person.mail, "mailbox")  # where the code was read
 
     cookies = {cookie["name"]: cookie for cookie in person.context.cookies()}
     session = cookies["secinfo_session"]
