@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from secinfo.domain.contacts import Channel, mask
+from secinfo.domain.errors import InvalidInput
 
 
 class AccountStatus(StrEnum):
@@ -53,6 +54,19 @@ class Account:
     password_reset_required: bool = False
     reconfirm_prompted_at: datetime | None = None
     reconfirm_skipped_until: datetime | None = None
+
+
+MAX_LABEL_LENGTH = 64
+
+
+def clean_label(label: str | None) -> str | None:
+    """A label with its whitespace collapsed; empty means none."""
+    if label is None:
+        return None
+    label = " ".join(label.split())
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidInput(f"A label may have at most {MAX_LABEL_LENGTH} characters.")
+    return label or None
 
 
 @dataclass

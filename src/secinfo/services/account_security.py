@@ -1,29 +1,15 @@
-"""Securing an account after "this wasn't me", and 2-step verification on/off."""
+"""Saying "this wasn't me" on recent activity, and 2-step verification on/off."""
 
 from __future__ import annotations
 
 from secinfo.domain.errors import NotFound, TwoStepNeedsTwoKinds
 from secinfo.domain.events import EventTag
-from secinfo.domain.model import Account, InfoKind, InfoState, RequestContext, Session
-from secinfo.ports import UnitOfWork
-from secinfo.services import activity
+from secinfo.domain.model import InfoKind, InfoState, RequestContext, Session
+from secinfo.services import activity, pending_changes
 from secinfo.services.deps import Deps
 from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import notify_contacts
-
-
-async def secure_account(
-    deps: Deps, uow: UnitOfWork, account: Account, context: RequestContext
-) -> int:
-    """Every session ends; the next sign-in must reset the password through recovery."""
-    revoked = await uow.sessions.revoke_all(account.id, deps.clock.now())
-    account.password_reset_required = True
-    await uow.accounts.update(account)
-    await activity.record(
-        deps, uow, account.id, EventTag.ACCOUNT_SECURED, context, sessions=revoked
-    )
-    await notify_contacts(deps, uow, account, "account_secured", {})
-    return revoked
+from secinfo.services.securing import secure_account
 
 
 async def report_not_me(
@@ -37,9 +23,7 @@ async def report_not_me(
             raise NotFound("No activity event with that id on your account.")
         change = await uow.pending_changes.pending_for_account(account.id)
         if change is not None and event.details.get("change_id") == change.id:
-            from secinfo.services.pending_changes import _restore_and_cancel
-
-            await _restore_and_cancel(deps, uow, change, context, not_me=False)
+            await pending_changes.cancel_change(deps, uow, change, context, not_me=False)
         revoked = await secure_account(deps, uow, account, context)
         await uow.commit()
     deps.outbox_wakeup()

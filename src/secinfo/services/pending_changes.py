@@ -32,6 +32,7 @@ from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import notify_contacts
+from secinfo.services.securing import secure_account
 
 SYSTEM = RequestContext()
 
@@ -93,9 +94,10 @@ async def current(deps: Deps, account_id: str) -> PendingChange | None:
         return await uow.pending_changes.pending_for_account(account_id)
 
 
-async def _restore_and_cancel(
+async def cancel_change(
     deps: Deps, uow: UnitOfWork, change: PendingChange, context: RequestContext, not_me: bool
 ) -> None:
+    """Cancel inside the caller's transaction: the items come back; the contacts are told."""
     now = deps.clock.now()
     change.status = ChangeStatus.CANCELED
     change.canceled_at = now
@@ -128,8 +130,6 @@ async def _restore_and_cancel(
             deps, uow, account, "pending_change_canceled", _notice_context(deps, change)
         )
         if not_me:
-            from secinfo.services.account_security import secure_account
-
             await secure_account(deps, uow, account, context)
 
 
@@ -142,7 +142,7 @@ async def cancel_with_session(
         change = await uow.pending_changes.pending_for_account(session.account_id)
         if change is None:
             raise NoPendingChange()
-        await _restore_and_cancel(deps, uow, change, context, not_me=False)
+        await cancel_change(deps, uow, change, context, not_me=False)
         await uow.commit()
     deps.outbox_wakeup()
     return change
@@ -211,7 +211,7 @@ async def cancel_with_code(
         if outcome.valid:
             if change is None or change.status is not ChangeStatus.PENDING:
                 raise NoPendingChange("This change is no longer waiting; nothing to cancel.")
-            await _restore_and_cancel(deps, uow, change, context, not_me=not_me)
+            await cancel_change(deps, uow, change, context, not_me=not_me)
         await uow.commit()
     codes.raise_if_invalid(outcome)
     deps.outbox_wakeup()

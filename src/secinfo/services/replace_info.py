@@ -20,6 +20,7 @@ from secinfo.domain.model import (
     RequestContext,
     SecurityInfo,
     Session,
+    clean_label,
 )
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
@@ -57,7 +58,7 @@ async def start(
             value=normalized,
             state=InfoState.PENDING,
             added_at=now,
-            label=(label or "").strip()[:64] or None,
+            label=clean_label(label),
         )
         await uow.security_info.add(item)
         verification = await codes.start_for_account(

@@ -23,6 +23,7 @@ from secinfo.domain.model import (
     RequestContext,
     SecurityInfo,
     Session,
+    clean_label,
 )
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
@@ -32,7 +33,6 @@ from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import notify_contacts
 
-MAX_LABEL_LENGTH = 64
 MAX_ITEMS_PER_ACCOUNT = 20
 
 
@@ -53,15 +53,6 @@ class Removal:
 async def list_info(deps: Deps, account_id: str) -> list[SecurityInfo]:
     async with deps.uow() as uow:
         return await uow.security_info.list_for_account(account_id)
-
-
-def _clean_label(label: str | None) -> str | None:
-    if label is None:
-        return None
-    label = " ".join(label.split())
-    if len(label) > MAX_LABEL_LENGTH:
-        raise InvalidInput(f"A label may have at most {MAX_LABEL_LENGTH} characters.")
-    return label or None
 
 
 async def _owned_item(
@@ -87,7 +78,7 @@ async def add(
     if channel is None:
         raise InvalidInput("Only 'email' and 'phone' security info can be added this way.")
     _, normalized = normalize_contact(value, channel)
-    label = _clean_label(label)
+    label = clean_label(label)
     now = deps.clock.now()
     async with deps.uow() as uow:
         items = await uow.security_info.list_for_account(session.account_id)
@@ -203,7 +194,7 @@ async def confirm_add(
 async def update_label(
     deps: Deps, session: Session, item_id: str, label: str | None, context: RequestContext
 ) -> SecurityInfo:
-    cleaned = _clean_label(label)
+    cleaned = clean_label(label)
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)
         item = await _owned_item(uow, session, item_id)
