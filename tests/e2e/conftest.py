@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: one ``secinfo serve`` and one Chromium for the run."""
+"""Fixtures of the browser tests: one ``secinfo serve`` for the run, Chromium per module."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API holds an event loop in this thread while it
+    runs, so it must stop before the asyncio tests that follow."""
     yield from launch_browser()
