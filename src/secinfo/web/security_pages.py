@@ -18,9 +18,6 @@ from secinfo.domain.verification import Verification
 from secinfo.services import (
     account_security,
     accounts,
-    activity,
-    pending_changes,
-    replace_info,
     security_info,
     step_up,
     verification,
@@ -36,42 +33,10 @@ from secinfo.web.pages import (
     redirect,
     render,
     safe_next,
-    signed_out,
     step_up_redirect,
 )
 
 router = APIRouter(prefix="/security", include_in_schema=False)
-
-EVENT_TEXT = {
-    "account:created": "Account created",
-    "account:activated": "Sign-up finished",
-    "account:sign_in:success": "Signed in",
-    "account:sign_in:failure": "Sign-in with a wrong password",
-    "account:sign_in:challenged": "Sign-in asked for a code",
-    "account:sign_out": "Signed out",
-    "account:sign_out:everywhere": "Signed out everywhere",
-    "account:password:changed": "Password changed",
-    "account:step_up:success": "Verified with a code",
-    "account:code:sent": "Code sent",
-    "account:code:check_failed": "Wrong code entered",
-    "account:security_info:added": "Security info added",
-    "account:security_info:verified": "Security info verified",
-    "account:security_info:updated": "Security info label changed",
-    "account:security_info:removed": "Security info removed",
-    "account:security_info:reconfirmed": "Security info confirmed",
-    "account:security_info:reconfirm_skipped": "Confirming security info skipped",
-    "account:sign_in_name:enabled": "Sign-in name turned on",
-    "account:sign_in_name:disabled": "Sign-in name turned off",
-    "account:two_step:enabled": "2-step verification turned on",
-    "account:two_step:disabled": "2-step verification turned off",
-    "account:pending_change:started": "Security info change requested (waits 30 days)",
-    "account:pending_change:canceled": "Pending change canceled",
-    "account:pending_change:completed": "Pending change completed",
-    "account:recovery:started": "Password recovery started",
-    "account:recovery:completed": "Password reset",
-    "account:secured": "Account secured",
-    "account:billing:updated": "Billing info updated",
-}
 
 
 async def _items(request: Request, session: Session) -> list[SecurityInfo]:
@@ -344,12 +309,12 @@ async def remove(request: Request, session: PageSession, item_id: str, form: For
     except StepUpRequired:
         return step_up_redirect(f"/security/info/{item_id}/remove")
     except DomainError as error:
-        return await _security_error(request, session, error)
+        return await security_error(request, session, error)
     notice = "removal_pending" if removal.pending_change else "info_removed"
     return redirect(f"/security?notice={notice}")
 
 
-async def _security_error(request: Request, session: Session, error: DomainError) -> Response:
+async def security_error(request: Request, session: Session, error: DomainError) -> Response:
     deps = get_deps(request)
     items = [item for item in await _items(request, session) if item.state.value != "removed"]
     return await render(
@@ -458,192 +423,3 @@ async def set_two_step(request: Request, session: PageSession, form: Form) -> Re
             status=error_status(error),
         )
     return redirect(f"/security?notice={'two_step_on' if enabled else 'two_step_off'}")
-
-
-# -- recent activity and "this wasn't me" ----------------------------------------------------
-@router.get("/activity")
-async def activity_page(request: Request, session: PageSession) -> Response:
-    before = request.query_params.get("before") or None
-    events = await activity.recent(get_deps(request), session.account_id, 50, before)
-    return await render(
-        request,
-        "activity.html",
-        session=session,
-        events=events,
-        event_text=EVENT_TEXT,
-        next_before=events[-1].id if len(events) == 50 else None,
-    )
-
-
-@router.get("/activity/{event_id}/not-me")
-async def not_me_page(request: Request, session: PageSession, event_id: str) -> Response:
-    return await render(
-        request,
-        "confirm.html",
-        session=session,
-        title="This wasn't me",
-        text=(
-            "We'll secure your account: every session, this one included, is signed out, any "
-            "change this activity started is canceled, and you'll reset your password with "
-            "'Forgot password' before you can sign in again."
-        ),
-        action=f"/security/activity/{event_id}/not-me",
-        button="Secure my account",
-        danger=True,
-    )
-
-
-@router.post("/activity/{event_id}/not-me")
-async def not_me(request: Request, session: PageSession, event_id: str, form: Form) -> Response:
-    try:
-        await account_security.report_not_me(
-            get_deps(request), session, event_id, request_context(request)
-        )
-    except DomainError as error:
-        return await render(
-            request, "message.html", session=session, title="Not found", error=error, status=404
-        )
-    return signed_out(request, "/sign-in?notice=secured")
-
-
-# -- waiting periods: remove all, "I don't have any of these", cancel ------------------------
-@router.get("/remove-all")
-async def remove_all_page(request: Request, session: PageSession) -> Response:
-    if not is_privileged(request, session):
-        return step_up_redirect(_back(request))
-    return await render(
-        request,
-        "confirm.html",
-        session=session,
-        title="Remove all security info",
-        text=(
-            "This doesn't happen at once: your security info is removed in 30 days. Until "
-            "then we can't accept other changes to your security settings or billing info. "
-            "Your account stays open and you can use it as usual. We'll tell all your "
-            "contacts now, and let you know when it's time to enter new security info."
-        ),
-        action="/security/remove-all",
-        button="Remove all in 30 days",
-        danger=True,
-    )
-
-
-@router.post("/remove-all")
-async def remove_all(request: Request, session: PageSession, form: Form) -> Response:
-    try:
-        await security_info.remove_all(get_deps(request), session, request_context(request))
-    except StepUpRequired:
-        return step_up_redirect("/security/remove-all")
-    except DomainError as error:
-        return await _security_error(request, session, error)
-    return redirect("/security?notice=change_pending")
-
-
-@router.get("/pending-change")
-async def pending_change_page(request: Request, session: PageSession) -> Response:
-    change = await pending_changes.current(get_deps(request), session.account_id)
-    if change is None:
-        return redirect("/security")
-    if not is_privileged(request, session):
-        return step_up_redirect(_back(request))
-    return await render(
-        request,
-        "confirm.html",
-        session=session,
-        title="Cancel the pending change",
-        text="Your security info stays as it is now, and we'll tell all your contacts.",
-        action="/security/pending-change/cancel",
-        button="Cancel the change",
-        danger=False,
-    )
-
-
-@router.post("/pending-change/cancel")
-async def cancel_pending_change(request: Request, session: PageSession, form: Form) -> Response:
-    try:
-        await pending_changes.cancel_with_session(
-            get_deps(request), session, request_context(request)
-        )
-    except StepUpRequired:
-        return step_up_redirect("/security/pending-change")
-    except DomainError as error:
-        return await _security_error(request, session, error)
-    return redirect("/security?notice=change_canceled")
-
-
-@router.get("/replace")
-async def replace_page(request: Request, session: PageSession) -> Response:
-    return await render(request, "add_info.html", session=session, values={}, replace=True)
-
-
-async def _replace_code(
-    request: Request, session: Session, verification_id: str, **context: Any
-) -> Response:
-    return await render(
-        request,
-        "code.html",
-        session=session,
-        title="Enter the code we sent to your new contact",
-        lead=(
-            "Once you type it back, your old security info is replaced in 30 days, unless "
-            "you cancel. We'll tell your old contacts."
-        ),
-        action="/security/replace/confirm",
-        hidden={"verification_id": verification_id},
-        other_way=("/security/replace", "Didn't get it? Check the contact and start again"),
-        **context,
-    )
-
-
-@router.post("/replace")
-async def replace(request: Request, session: PageSession, form: Form) -> Response:
-    kind, value, label = field(form, "kind"), field(form, "value"), field(form, "label")
-    try:
-        started = await replace_info.start(
-            get_deps(request),
-            session,
-            InfoKind.PHONE if kind == "phone" else InfoKind.EMAIL,
-            value,
-            label or None,
-            request_context(request),
-        )
-    except DomainError as error:
-        return await render(
-            request,
-            "add_info.html",
-            session=session,
-            error=error,
-            status=error_status(error),
-            values={"kind": kind, "value": value, "label": label},
-            replace=True,
-        )
-    return await _replace_code(
-        request,
-        session,
-        started.verification.id,
-        to=started.item.masked,
-        **code_context(request, started.verification),
-    )
-
-
-@router.post("/replace/confirm")
-async def replace_confirm(request: Request, session: PageSession, form: Form) -> Response:
-    verification_id = field(form, "verification_id")
-    try:
-        change = await replace_info.confirm(
-            get_deps(request),
-            session,
-            verification_id,
-            field(form, "code"),
-            request_context(request),
-        )
-    except DomainError as error:
-        return await _replace_code(
-            request,
-            session,
-            verification_id,
-            error=error,
-            status=error_status(error),
-            **code_context(request, None),
-        )
-    return redirect(f"/security?notice={'change_pending' if change else 'replaced'}")
