@@ -307,3 +307,66 @@ async def test_sign_in_answers_the_same_for_existing_and_unknown_accounts(harnes
     assert len(bodies["existing"]) == 1
     gap = abs(statistics.median(timings["existing"]) - statistics.median(timings["unknown"]))
     assert gap < 0.005, f"median gap {gap * 1000:.2f} ms"
+
+
+@pytest.fixture
+async def tight(
+    database_url: str, tmp_path: Path, backend: dict[str, Any]
+) -> AsyncIterator[Harness]:
+    overrides = limits_with(
+        code__send__account="3/hour",
+        code__send__country="2/hour",
+        code__check__failures="3/day",
+        sign_in__ip="2/minute",
+    )
+    async with running_app(database_url, tmp_path, rate_limits=overrides, **backend) as running:
+        yield running
+
+
+async def test_sends_per_account_and_per_country(tight: Harness) -> None:
+    token = await tight.sign_up("ines@example.com")  # the sign-up code is the first send
+    items = (await tight.client.get("/v1/me/security-info", headers=auth(token))).json()["items"]
+    step_up = {"security_info_id": items[0]["id"]}
+    for _ in range(2):
+        response = await tight.client.post("/v1/me/step-up", json=step_up, headers=auth(token))
+        assert response.status_code == 201
+    assert_refused_by(
+        await tight.client.post("/v1/me/step-up", json=step_up, headers=auth(token)),
+        "code.send.account",
+    )
+
+    key = await tight.api_key()
+    assert (await start(tight.client, key, "+14155550161")).status_code == 201
+    assert (await start(tight.client, key, "+14155550162")).status_code == 201
+    assert_refused_by(await start(tight.client, key, "+14155550163"), "code.send.country")
+    assert (await start(tight.client, key, "+447400123456")).status_code == 201  # GB flows
+
+
+async def test_consecutive_failed_checks_leave_only_the_slow_path(tight: Harness) -> None:
+    key = await tight.api_key()
+    first = await start(tight.client, key, "jon@example.com")
+    code = await tight.latest_code("jon@example.com")
+    url = f"/v1/verifications/{first.json()['id']}/check"
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(3):
+        assert (await tight.client.post(url, json={"code": wrong}, headers=auth(key))).json()[
+            "valid"
+        ] is False
+    # Even the right code is refused now: wait, then start a new verification.
+    refused = await tight.client.post(url, json={"code": code}, headers=auth(key))
+    assert_refused_by(refused, "code.check.failures")
+    assert "new verification" in refused.json()["error"]["message"]
+
+
+async def test_sign_ins_per_client_network(tight: Harness) -> None:
+    for n in range(2):
+        response = await tight.client.post(
+            "/v1/sessions", json={"sign_in_name": f"n{n}@example.com", "password": "whatever 123"}
+        )
+        assert response.status_code == 401
+    assert_refused_by(
+        await tight.client.post(
+            "/v1/sessions", json={"sign_in_name": "n9@example.com", "password": "whatever 123"}
+        ),
+        "sign_in.ip",
+    )
