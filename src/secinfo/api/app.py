@@ -1,4 +1,4 @@
-"""The ASGI application: JSON API under /v1, health, metrics-free core, dev mailbox."""
+"""The ASGI application: JSON API under /v1, pages, health, metrics, dev mailbox."""
 
 from __future__ import annotations
 
