@@ -68,6 +68,15 @@ async def send_recovery_code(
     return {"verification_id": answer.verification_id}
 
 
+@router.post("/recovery/{recovery_id}/resend", status_code=202, tags=["recovery"])
+async def resend_recovery_code(
+    recovery_id: str, body: schemas.ResendRequest, deps: DepsDep
+) -> dict[str, str]:
+    """I didn't get a code: the same answer whether or not one goes out."""
+    answer = await recovery.resend_code(deps, recovery_id, body.verification_id)
+    return {"verification_id": answer.verification_id}
+
+
 @router.post("/recovery/{recovery_id}/verify", tags=["recovery"])
 async def verify_recovery_code(
     recovery_id: str, body: schemas.ConfirmRequest, deps: DepsDep

@@ -86,3 +86,12 @@ async def skip_reconfirm(
 ) -> schemas.SessionOut:
     """Skip for now at the reconfirm prompt: 24 hours at a time, for 7 days."""
     return session_out(await signin.skip_reconfirm(deps, challenge_id, context))
+
+
+@router.post("/challenges/{challenge_id}/resend")
+async def resend_challenge_code(
+    challenge_id: str, body: schemas.ResendRequest, deps: DepsDep
+) -> schemas.VerificationOut:
+    """I didn't get a code: a new one (earlier codes stay valid; cool-down applies)."""
+    sent = await signin.resend_code(deps, challenge_id, body.verification_id)
+    return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())

@@ -120,6 +120,14 @@ async def send_cancel_code(
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 
 
+@router.post("/pending-changes/{change_id}/cancel/resend")
+async def resend_cancel_code(
+    change_id: str, body: schemas.ResendRequest, deps: DepsDep
+) -> schemas.VerificationOut:
+    sent = await pending_changes.resend_cancel_code(deps, change_id, body.verification_id)
+    return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
+
+
 @router.post("/pending-changes/{change_id}/cancel")
 async def cancel_with_code(
     change_id: str, body: CancelRequest, deps: DepsDep, context: ContextDep

@@ -115,10 +115,9 @@ async def sign_up(
 async def _answer_taken_name(
     deps: Deps, uow: UnitOfWork, verification: Verification, existing: SecurityInfo
 ) -> None:
-    """Look like a normal sign-up, but tell the real holder instead of sending a code."""
-    now = deps.clock.now()
-    verification.send_attempts = 1
-    verification.last_sent_at = now
+    """Look like a normal sign-up (same rules and limits), but tell the real holder
+    instead of sending a code."""
+    await codes.record_silent_send(deps, uow, verification)
     await uow.verifications.add(verification)
     account = await uow.accounts.get(existing.account_id)
     await queue_message(
@@ -135,13 +134,8 @@ async def _answer_taken_name(
 async def resend_sign_up_code(deps: Deps, verification_id: str) -> Verification:
     async with deps.uow() as uow:
         verification = await codes.load_for_holder(uow, verification_id, None, {Purpose.SIGN_UP})
-        if verification.account_id is None:
-            # A sign-up for a taken name: behave like a resend (same limits), send nothing.
-            # The empty hash never matches a code.
-            verification.record_send("", deps.clock.now(), deps.config.code_policy)
-            await uow.verifications.update(verification)
-        else:
-            await codes.resend(deps, uow, verification)
+        # A sign-up for a taken name resends nothing, under the same rules and limits.
+        await codes.resend_in(deps, uow, verification)
         await uow.commit()
     deps.outbox_wakeup()
     return verification

@@ -296,3 +296,17 @@ async def send_due_reminders(deps: Deps, limit: int = 100) -> int:
     if sent:
         deps.outbox_wakeup()
     return sent
+
+
+async def resend_cancel_code(deps: Deps, change_id: str, verification_id: str) -> Verification:
+    """I didn't get a code, on the cancel page of a notice."""
+    async with deps.uow() as uow:
+        verification = await codes.load_for_holder(
+            uow, verification_id, None, {Purpose.CANCEL_CHANGE}
+        )
+        if verification.subject_id != change_id:
+            raise NotFound("That verification is not for this change.")
+        await codes.resend_in(deps, uow, verification)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification

@@ -142,8 +142,8 @@ async def send_code(
                 context,
                 channel=contact.channel.value,
             )
-        else:  # look the same, send nothing; the empty hash never matches a code
-            verification.record_send("", deps.clock.now(), deps.config.code_policy)
+        else:  # look the same (same rules and limits), send nothing
+            await codes.record_silent_send(deps, uow, verification)
             await uow.verifications.add(verification)
         await uow.commit()
     deps.outbox_wakeup()
@@ -204,3 +204,16 @@ async def reset_password(
         await notify_contacts(deps, uow, account, "password_reset", {})
         await uow.commit()
     deps.outbox_wakeup()
+
+
+async def resend_code(deps: Deps, recovery_id: str, verification_id: str) -> SendAnswer:
+    """I didn't get a code: the same answer whether or not a code goes out."""
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        verification = await codes.load_for_holder(uow, verification_id, None, {Purpose.RECOVERY})
+        if verification.subject_id != recovery.id:
+            raise NotFound("That code was not sent for this recovery.")
+        await codes.resend_in(deps, uow, verification)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return SendAnswer(verification.id)

@@ -401,3 +401,21 @@ async def view_challenge(deps: Deps, challenge_id: str) -> ChallengeView:
     if account is None:
         raise ChallengeNotFound()
     return _view(deps, challenge, account, [item for item in items if item.can_receive_codes])
+
+
+async def resend_code(deps: Deps, challenge_id: str, verification_id: str) -> Verification:
+    """I didn't get a code, at a sign-in step: a new code (earlier ones stay valid)."""
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        verification = await codes.load_for_holder(
+            uow,
+            verification_id,
+            challenge.account_id,
+            {Purpose.SIGN_IN, Purpose.RECONFIRM, Purpose.ADD_INFO, Purpose.REPLACE_INFO},
+        )
+        if verification.session_id != challenge.id:
+            raise NotFound("That code was not sent for this sign-in.")
+        await codes.resend_in(deps, uow, verification)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification

@@ -128,13 +128,40 @@ async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -
     """I didn't get a code: a new code on the holder's own open verification."""
     async with deps.uow() as uow:
         verification = await load_for_holder(
-            uow, verification_id, account_id, {Purpose.ADD_INFO, Purpose.STEP_UP}
+            uow,
+            verification_id,
+            account_id,
+            {Purpose.ADD_INFO, Purpose.STEP_UP, Purpose.REPLACE_INFO},
         )
-        items = await uow.security_info.list_for_account(account_id)
-        await resend(deps, uow, verification, masked_account_name(items))
+        await resend_in(deps, uow, verification)
         await uow.commit()
     deps.outbox_wakeup()
     return verification
+
+
+async def record_silent_send(deps: Deps, uow: UnitOfWork, verification: Verification) -> None:
+    """Look exactly like a send (same rules, same limits), but send no code: for answers
+    that must not tell whether an account or contact exists. The empty hash recorded
+    never matches a code."""
+    verification.record_send("", deps.clock.now(), deps.config.code_policy)
+    await abuse.before_send(deps, uow, verification)
+
+
+async def resend_in(deps: Deps, uow: UnitOfWork, verification: Verification) -> None:
+    """A new code on an open verification, inside the caller's transaction.
+
+    A verification that never sends codes (a sign-up for a taken name, a recovery
+    contact that did not match) takes the same limits and sends nothing.
+    """
+    if not any(sent.code_hash for sent in verification.codes):
+        await record_silent_send(deps, uow, verification)
+        await uow.verifications.update(verification)
+        return
+    masked = None
+    if verification.account_id:
+        items = await uow.security_info.list_for_account(verification.account_id)
+        masked = masked_account_name(items)
+    await resend(deps, uow, verification, masked)
 
 
 async def start_for_account(
