@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable
+
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secinfo.web.pages import (
+    SECURITY_HEADERS,
     STATIC_DIR,
     CsrfRejected,
     SignInRequired,
+    is_page_path,
     redirect,
     render,
     with_next,
+)
+
+# When even the error page cannot be rendered: no template, no database, no secret.
+BARE_500 = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Something went '
+    "wrong</title></head><body><main><h1>Something went wrong</h1><p>Something went "
+    "wrong on our side; nothing was changed. Try again in a moment.</p>"
+    '<p><a href="/">Go to the start page</a></p></main></body></html>'
 )
 
 
@@ -43,3 +57,59 @@ def install(app: FastAPI, *, development: bool) -> None:
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_: Request, error: SignInRequired) -> Response:
         return redirect(with_next("/sign-in", error.next_path))
+
+    _install_error_pages(app)
+
+
+async def _answer(response: Response | Awaitable[Response]) -> Response:
+    return await response if inspect.isawaitable(response) else response
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    """Pages get HTML error pages; the API (and files, health, metrics) keeps its JSON
+    errors: the handlers ``secinfo.api.errors`` installed answer everything else."""
+    api_http_error = app.exception_handlers[StarletteHTTPException]
+    api_unexpected = app.exception_handlers[Exception]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if not is_page_path(request.url.path):
+            return await _answer(api_http_error(request, error))
+        if error.status_code == 404:
+            return await render(
+                request,
+                "message.html",
+                status=404,
+                title="Page not found",
+                text=(
+                    "There is no page at this address. It may have moved, or the link may "
+                    "be incomplete."
+                ),
+            )
+        response = await render(
+            request,
+            "message.html",
+            status=error.status_code,
+            title="This page can't do that",
+            text="Go back, reload the page and try again.",
+        )
+        response.headers.update(getattr(error, "headers", None) or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> Response:
+        answer = await _answer(api_unexpected(request, error))  # logs it
+        if not is_page_path(request.url.path):
+            return answer
+        try:
+            return await render(
+                request,
+                "message.html",
+                status=500,
+                title="Something went wrong",
+                text=(
+                    "Something went wrong on our side; nothing was changed. Try again in a moment."
+                ),
+            )
+        except Exception:
+            return HTMLResponse(BARE_500, status_code=500, headers=SECURITY_HEADERS)

@@ -18,10 +18,12 @@ from secinfo.web.pages import (
     code_context,
     error_status,
     field,
+    fresh_send_context,
     optional_session,
     raw_field,
     redirect,
     render,
+    resend_refused_context,
     safe_next,
     signed_in,
     signed_out,
@@ -92,7 +94,12 @@ async def sign_up_resend(request: Request, form: Form) -> Response:
         sent = await accounts.resend_sign_up_code(get_deps(request), verification_id)
     except DomainError as error:
         return await _sign_up_code(
-            request, verification_id, to, error=error, status=error_status(error)
+            request,
+            verification_id,
+            to,
+            error=error,
+            status=error_status(error),
+            **resend_refused_context(request, error),
         )
     return await _sign_up_code(
         request, verification_id, to, resent=True, **code_context(request, sent)
@@ -178,9 +185,29 @@ async def _challenge_code(
         title="Enter your code",
         lead="We sent a code to the contact you chose.",
         action=f"/sign-in/challenge/{challenge_id}/verify",
+        resend_action=f"/sign-in/challenge/{challenge_id}/resend",
         hidden={"verification_id": verification_id},
-        other_way=(f"/sign-in/challenge/{challenge_id}", "Send a new code or choose another"),
+        other_way=(f"/sign-in/challenge/{challenge_id}", "Choose another contact"),
         **context,
+    )
+
+
+@router.post("/sign-in/challenge/{challenge_id}/resend")
+async def challenge_resend(request: Request, challenge_id: str, form: Form) -> Response:
+    verification_id = field(form, "verification_id")
+    try:
+        sent = await signin.resend_code(get_deps(request), challenge_id, verification_id)
+    except DomainError as error:
+        return await _challenge_code(
+            request,
+            challenge_id,
+            verification_id,
+            error=error,
+            status=error_status(error),
+            **resend_refused_context(request, error),
+        )
+    return await _challenge_code(
+        request, challenge_id, verification_id, resent=True, **code_context(request, sent)
     )
 
 
@@ -288,6 +315,7 @@ def _recovery_code_page(recovery_id: str, verification_id: str) -> dict[str, Any
         "title": "Enter the code",
         "lead": "If that is the contact on file, we sent a code to it.",
         "action": f"/forgot-password/{recovery_id}/verify",
+        "resend_action": f"/forgot-password/{recovery_id}/resend",
         "hidden": {"verification_id": verification_id},
         "other_way": ("/forgot-password", "Start again"),
     }
@@ -311,7 +339,33 @@ async def recovery_send(request: Request, recovery_id: str, form: Form) -> Respo
         request,
         "code.html",
         **_recovery_code_page(recovery_id, answer.verification_id),
-        **code_context(request, None),
+        **fresh_send_context(request),
+    )
+
+
+@router.post("/forgot-password/{recovery_id}/resend")
+async def recovery_resend(request: Request, recovery_id: str, form: Form) -> Response:
+    """I didn't get a code: the page, like the service, is the same whether or not a code
+    went out (the cool-down follows from the policy, not from the verification)."""
+    verification_id = field(form, "verification_id")
+    try:
+        answer = await recovery.resend_code(get_deps(request), recovery_id, verification_id)
+    except DomainError as error:
+        return await render(
+            request,
+            "code.html",
+            error=error,
+            status=error_status(error),
+            **_recovery_code_page(recovery_id, verification_id),
+            **resend_refused_context(request, error),
+        )
+    return await render(
+        request,
+        "code.html",
+        resent=True,
+        resent_text="If that is the contact on file, we sent a new code to it.",
+        **_recovery_code_page(recovery_id, answer.verification_id),
+        **fresh_send_context(request),
     )
 
 
@@ -379,6 +433,7 @@ def _cancel_code_page(change_id: str, verification_id: str) -> dict[str, Any]:
         "title": "Enter the code to cancel the change",
         "lead": "We sent a code to the contact you chose.",
         "action": f"/pending-changes/{change_id}/cancel",
+        "resend_action": f"/pending-changes/{change_id}/cancel/resend",
         "hidden": {"verification_id": verification_id},
         "not_me_choice": True,
         "other_way": (f"/pending-changes/{change_id}", "Choose another contact"),
@@ -395,6 +450,31 @@ async def change_notice_send(request: Request, change_id: str, form: Form) -> Re
         return await _notice_page(request, change_id, error_status(error), error=error)
     return await render(
         request, "code.html", **_cancel_code_page(change_id, sent.id), **code_context(request, sent)
+    )
+
+
+@router.post("/pending-changes/{change_id}/cancel/resend")
+async def change_notice_resend(request: Request, change_id: str, form: Form) -> Response:
+    verification_id = field(form, "verification_id")
+    try:
+        sent = await pending_changes.resend_cancel_code(
+            get_deps(request), change_id, verification_id
+        )
+    except DomainError as error:
+        return await render(
+            request,
+            "code.html",
+            error=error,
+            status=error_status(error),
+            **_cancel_code_page(change_id, verification_id),
+            **resend_refused_context(request, error),
+        )
+    return await render(
+        request,
+        "code.html",
+        resent=True,
+        **_cancel_code_page(change_id, verification_id),
+        **code_context(request, sent),
     )
 
 

@@ -17,6 +17,7 @@ from secinfo.services import (
     pending_changes,
     replace_info,
     security_info,
+    verification,
 )
 from secinfo.web.pages import (
     Form,
@@ -27,6 +28,7 @@ from secinfo.web.pages import (
     is_privileged,
     redirect,
     render,
+    resend_refused_context,
     signed_out,
     step_up_redirect,
 )
@@ -195,9 +197,31 @@ async def _replace_code(
             "you cancel. We'll tell your old contacts."
         ),
         action="/security/replace/confirm",
+        resend_action="/security/replace/resend",
         hidden={"verification_id": verification_id},
-        other_way=("/security/replace", "Didn't get it? Check the contact and start again"),
+        other_way=("/security/replace", "Use another contact"),
         **context,
+    )
+
+
+@router.post("/replace/resend")
+async def replace_resend(request: Request, session: PageSession, form: Form) -> Response:
+    verification_id = field(form, "verification_id")
+    try:
+        sent = await verification.resend_for_holder(
+            get_deps(request), session.account_id, verification_id
+        )
+    except DomainError as error:
+        return await _replace_code(
+            request,
+            session,
+            verification_id,
+            error=error,
+            status=error_status(error),
+            **resend_refused_context(request, error),
+        )
+    return await _replace_code(
+        request, session, verification_id, resent=True, **code_context(request, sent)
     )
 
 

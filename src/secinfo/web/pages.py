@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from secinfo.api.dependencies import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
-from secinfo.domain.errors import DomainError, Unauthenticated
+from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
 from secinfo.domain.verification import Verification
 from secinfo.services import accounts, pending_changes
@@ -48,6 +48,7 @@ NOTICES = {
     "signed_out": "You're signed out.",
     "info_added": "Your new security info is verified and active.",
     "info_removed": "The security info was removed.",
+    "label_changed": "The label is saved.",
     "removal_pending": (
         "That was your last security info that can receive codes, so its removal waits "
         "30 days. Add new security info or cancel the request in the meantime."
@@ -85,6 +86,23 @@ templates = Environment(
 )
 templates.filters["when"] = _format_time
 templates.filters["date"] = _format_date
+
+
+# Paths that answer JSON (or files), never a page, also when they fail.
+NOT_PAGES = (
+    "/v1",
+    "/dev/mailbox.json",
+    "/openapi.json",
+    "/docs",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/static",
+)
+
+
+def is_page_path(path: str) -> bool:
+    return not any(path == prefix or path.startswith(prefix + "/") for prefix in NOT_PAGES)
 
 
 class CsrfRejected(Exception):
@@ -232,6 +250,29 @@ def code_context(request: Request, verification: Verification | None) -> dict[st
         context["resend_at"] = available
         context["sends_left"] = max(policy.max_sends - verification.send_attempts, 0)
     return context
+
+
+def fresh_send_context(request: Request) -> dict[str, Any]:
+    """The cool-down after a send whose verification the page may not see (recovery
+    answers the same whether or not a code went out): it follows from the policy alone."""
+    deps = get_deps(request)
+    cooldown = deps.config.code_policy.resend_cooldown
+    return {
+        "resend_wait": int(cooldown.total_seconds()),
+        "resend_at": deps.clock.now() + cooldown,
+    }
+
+
+def resend_refused_context(request: Request, error: DomainError) -> dict[str, Any]:
+    """What a code page shows when "send a new code" was refused: for the cool-down,
+    how long to wait (the error's ``retry_after``)."""
+    retry_after = error.details.get("retry_after")
+    if not isinstance(error, ResendCooldown) or not isinstance(retry_after, int):
+        return {}
+    return {
+        "resend_wait": retry_after,
+        "resend_at": get_deps(request).clock.now() + timedelta(seconds=retry_after),
+    }
 
 
 async def render(

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, NotFound, StepUpRequired
-from secinfo.domain.model import InfoKind, SecurityInfo, Session
+from secinfo.domain.model import MAX_LABEL_LENGTH, InfoKind, SecurityInfo, Session
 from secinfo.domain.verification import Verification
 from secinfo.services import (
     account_security,
@@ -32,6 +32,7 @@ from secinfo.web.pages import (
     raw_field,
     redirect,
     render,
+    resend_refused_context,
     safe_next,
     step_up_redirect,
 )
@@ -165,7 +166,7 @@ async def step_up_resend(
             next_path,
             error=error,
             status=error_status(error),
-            **code_context(request, None),
+            **resend_refused_context(request, error),
         )
     return await _step_up_code(
         request, session, verification_id, next_path, resent=True, **code_context(request, sent)
@@ -269,11 +270,56 @@ async def add_resend(request: Request, session: PageSession, item_id: str, form:
             verification_id,
             error=error,
             status=error_status(error),
-            **code_context(request, None),
+            **resend_refused_context(request, error),
         )
     return await _add_code(
         request, session, item_id, verification_id, resent=True, **code_context(request, sent)
     )
+
+
+# -- label ---------------------------------------------------------------------------------
+async def _label_page(
+    request: Request, session: Session, item: SecurityInfo, label: str | None, **context: Any
+) -> Response:
+    return await render(
+        request,
+        "label.html",
+        session=session,
+        item=item,
+        label=label or "",
+        max_length=MAX_LABEL_LENGTH,
+        **context,
+    )
+
+
+@router.get("/info/{item_id}/label")
+async def label_page(request: Request, session: PageSession, item_id: str) -> Response:
+    try:
+        item = await _item(request, session, item_id)
+    except DomainError:
+        return redirect("/security")
+    return await _label_page(request, session, item, item.label)
+
+
+@router.post("/info/{item_id}/label")
+async def update_label(
+    request: Request, session: PageSession, item_id: str, form: Form
+) -> Response:
+    label = field(form, "label")
+    try:
+        await security_info.update_label(
+            get_deps(request), session, item_id, label or None, request_context(request)
+        )
+    except NotFound:
+        return redirect("/security")
+    except DomainError as error:
+        # A pending change refuses it (the banner says until when), and so does a label
+        # that is too long.
+        item = await _item(request, session, item_id)
+        return await _label_page(
+            request, session, item, label, error=error, status=error_status(error)
+        )
+    return redirect("/security?notice=label_changed")
 
 
 # -- remove one ------------------------------------------------------------------------------
