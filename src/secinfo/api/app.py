@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -94,6 +95,12 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything built at start lives for the whole process: move it out of the
+        # garbage collector's view, and collect the young generation less often, so
+        # requests do not stall behind full collections (a p99 matter).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         if run_delivery:
             loop = DeliveryLoop(secinfo.deliverer)
             secinfo.deps.outbox_wakeup = loop.wake
