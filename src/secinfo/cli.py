@@ -107,6 +107,7 @@ def run_worker(
     ] = None,
 ) -> None:
     """Deliver queued messages until stopped (SIGTERM finishes the sends in flight)."""
+    from secinfo.runtime import tune_garbage_collector
     from secinfo.scheduler import JobLoop
     from secinfo.worker import DeliveryLoop
 
@@ -122,6 +123,7 @@ def run_worker(
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, stop.set)
+        tune_garbage_collector()
         loop.start()
         jobs = JobLoop(app.deps, settings.jobs_interval_seconds)
         jobs.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from secinfo import __version__, metrics, web
 from secinfo.api import accounts, devmailbox, errors, recovery, signin, verifications, waiting
 from secinfo.bootstrap import App
+from secinfo.runtime import tune_garbage_collector
 from secinfo.scheduler import JobLoop
 from secinfo.services import abuse
 from secinfo.worker import DeliveryLoop
@@ -95,12 +95,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Everything built at start lives for the whole process: move it out of the
-        # garbage collector's view, and collect the young generation less often, so
-        # requests do not stall behind full collections (a p99 matter).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 50, 100)
+        tune_garbage_collector()
         if run_delivery:
             loop = DeliveryLoop(secinfo.deliverer)
             secinfo.deps.outbox_wakeup = loop.wake
