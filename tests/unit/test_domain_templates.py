@@ -2,7 +2,9 @@
 
 The context keys are the ones the services pass: ``queue_message`` adds ``product`` and
 ``domain``; ``queue_code`` adds ``code``, ``account`` and ``minutes``; the notices get
-``account`` from ``notify_contacts`` plus ``kind`` and ``added``/``removed``.
+``account`` from ``notify_contacts`` plus ``kind`` and ``added``/``removed``; the
+waiting-period notices get ``change_kind``, ``ends_at``, ``cancel_url`` and ``change_id``
+(``pending_changes._notice_context``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from secinfo.adapters.delivery.templates import PURPOSE_TEXT, JinjaRenderer
+from secinfo.adapters.delivery.templates import BUILTIN, PURPOSE_TEXT, JinjaRenderer
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import InfoKind
 from secinfo.domain.verification import Purpose
@@ -44,7 +46,30 @@ NOTICES: dict[str, dict[str, object]] = {
         "removed": MASKED_PHONE,
     },
     "password_changed": {"account": MASKED_PHONE},
+    "password_reset": {"account": MASKED_EMAIL},
+    "account_secured": {"account": MASKED_EMAIL},
+    "two_step_enabled": {"account": MASKED_EMAIL},
+    "two_step_disabled": {"account": MASKED_EMAIL},
+    "unusual_sign_in": {
+        "account": MASKED_EMAIL,
+        "ip": "203.0.113.7",
+        "country": "DE",
+        "device": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
+        "when": "2026-11-27 09:30 UTC",
+    },
+    **{
+        f"pending_change_{stage}": {
+            "account": MASKED_EMAIL,
+            "change_kind": "remove_all",
+            "ends_at": "2026-12-27 10:00 UTC",
+            # A short public URL and a real change id: the link takes half the SMS.
+            "cancel_url": f"https://id.example.com/pending-changes/chg_{'0' * 32}",
+            "change_id": f"chg_{'0' * 32}",
+        }
+        for stage in ("started", "reminder", "ended", "canceled")
+    },
 }
+LOCALES = ("en", "de")
 
 
 # Every purpose's code email says what the code is for.
@@ -158,6 +183,46 @@ def test_notices_render_for_both_channels_with_the_service_context(
     else:
         assert message.subject == ""
         assert gsm7_septets(message.text) <= 160, message.text
+
+
+def _template_names(locale: str) -> set[str]:
+    return {
+        path.name.removesuffix(".j2")
+        for path in (BUILTIN / locale).glob("*.j2")
+        if path.name != "layout.html.j2"
+    }
+
+
+def test_every_template_exists_in_every_locale() -> None:
+    names = {locale: _template_names(locale) for locale in LOCALES}
+    for locale in LOCALES:
+        assert names[locale] == names["en"], f"{locale}: {names[locale] ^ names['en']}"
+
+
+def test_every_notice_template_is_tested() -> None:
+    notices = {name.split(".")[0] for name in _template_names("en")} - {"code"}
+    assert notices == set(NOTICES)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("change_kind", ["remove_all", "replace_info", "remove_last"])
+@pytest.mark.parametrize("stage", ["started", "reminder", "ended"])
+def test_waiting_period_notices_say_what_changes_and_link_to_cancel(
+    renderer: JinjaRenderer, stage: str, change_kind: str, locale: str
+) -> None:
+    template = f"pending_change_{stage}"
+    context = {"product": PRODUCT, "domain": DOMAIN, **NOTICES[template]}
+    context["change_kind"] = change_kind
+    email = renderer.render(template, Channel.EMAIL, locale, context)
+    assert str(context["change_id"]) in email.text
+    if stage != "ended":
+        assert str(context["ends_at"]) in email.text
+        for channel in Channel:
+            assert (
+                str(context["cancel_url"])
+                in renderer.render(template, channel, locale, context).text
+            )
+    assert email.html is not None and f'lang="{locale}"' in email.html
 
 
 @pytest.mark.parametrize("template", ["password_changed", "security_info_added"])
