@@ -79,7 +79,7 @@ class Server:
         }
 
 
-def start_server(folder: Path) -> Server:
+def start_server(folder: Path, *, resend_cooldown_seconds: int = 30) -> Server:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite:///{folder}/secinfo.db"
@@ -92,7 +92,7 @@ def start_server(folder: Path) -> Server:
         "SECINFO_ARGON2_MEMORY_KIB": "8192",
         "SECINFO_RATE_LIMITS": json.dumps(generous_limits()),
         "SECINFO_PUBLIC_URL": url,
-        "SECINFO_RESEND_COOLDOWN_SECONDS": "30",
+        "SECINFO_RESEND_COOLDOWN_SECONDS": str(resend_cooldown_seconds),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "secinfo", "serve", "--port", str(port)],
