@@ -32,11 +32,18 @@ BARE_500 = (
 
 def install(app: FastAPI, *, development: bool) -> None:
     """Mount the pages, their stylesheet and (in development) the mailbox page."""
-    from secinfo.web import account_pages, changes_pages, mailbox_page, security_pages
+    from secinfo.web import (
+        account_pages,
+        changes_pages,
+        mailbox_page,
+        recovery_pages,
+        security_pages,
+    )
 
     app.include_router(account_pages.router)
     app.include_router(security_pages.router)
     app.include_router(changes_pages.router)
+    app.include_router(recovery_pages.router)
     if development:
         app.include_router(mailbox_page.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,7 +29,7 @@ from secinfo.web.pages import (
     is_privileged,
     redirect,
     render,
-    resend_refused_context,
+    resend_and_show,
     signed_out,
     step_up_redirect,
 )
@@ -207,21 +208,12 @@ async def _replace_code(
 @router.post("/replace/resend")
 async def replace_resend(request: Request, session: PageSession, form: Form) -> Response:
     verification_id = field(form, "verification_id")
-    try:
-        sent = await verification.resend_for_holder(
+    return await resend_and_show(
+        request,
+        lambda: verification.resend_for_holder(
             get_deps(request), session.account_id, verification_id
-        )
-    except DomainError as error:
-        return await _replace_code(
-            request,
-            session,
-            verification_id,
-            error=error,
-            status=error_status(error),
-            **resend_refused_context(request, error),
-        )
-    return await _replace_code(
-        request, session, verification_id, resent=True, **code_context(request, sent)
+        ),
+        partial(_replace_code, request, session, verification_id),
     )
 
 

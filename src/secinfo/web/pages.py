@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -273,6 +274,22 @@ def resend_refused_context(request: Request, error: DomainError) -> dict[str, An
         "resend_wait": retry_after,
         "resend_at": get_deps(request).clock.now() + timedelta(seconds=retry_after),
     }
+
+
+async def resend_and_show(
+    request: Request,
+    send: Callable[[], Awaitable[Verification]],
+    show: Callable[..., Awaitable[Response]],
+) -> Response:
+    """I didn't get a code: send a new one, then show the code page again, either
+    resent or saying why not (for the cool-down, how long to wait)."""
+    try:
+        sent = await send()
+    except DomainError as error:
+        return await show(
+            error=error, status=error_status(error), **resend_refused_context(request, error)
+        )
+    return await show(resent=True, **code_context(request, sent))
 
 
 async def render(

@@ -6,6 +6,7 @@ them back to the same page afterwards (``?next=``). The services still enforce i
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,7 +33,7 @@ from secinfo.web.pages import (
     raw_field,
     redirect,
     render,
-    resend_refused_context,
+    resend_and_show,
     safe_next,
     step_up_redirect,
 )
@@ -156,20 +157,10 @@ async def step_up_resend(
     request: Request, session: PageSession, verification_id: str, form: Form
 ) -> Response:
     next_path = safe_next(field(form, "next"))
-    try:
-        sent = await _resend(request, session, verification_id)
-    except DomainError as error:
-        return await _step_up_code(
-            request,
-            session,
-            verification_id,
-            next_path,
-            error=error,
-            status=error_status(error),
-            **resend_refused_context(request, error),
-        )
-    return await _step_up_code(
-        request, session, verification_id, next_path, resent=True, **code_context(request, sent)
+    return await resend_and_show(
+        request,
+        lambda: _resend(request, session, verification_id),
+        partial(_step_up_code, request, session, verification_id, next_path),
     )
 
 
@@ -260,20 +251,10 @@ async def add_verify(request: Request, session: PageSession, item_id: str, form:
 @router.post("/add/{item_id}/resend")
 async def add_resend(request: Request, session: PageSession, item_id: str, form: Form) -> Response:
     verification_id = field(form, "verification_id")
-    try:
-        sent = await _resend(request, session, verification_id)
-    except DomainError as error:
-        return await _add_code(
-            request,
-            session,
-            item_id,
-            verification_id,
-            error=error,
-            status=error_status(error),
-            **resend_refused_context(request, error),
-        )
-    return await _add_code(
-        request, session, item_id, verification_id, resent=True, **code_context(request, sent)
+    return await resend_and_show(
+        request,
+        lambda: _resend(request, session, verification_id),
+        partial(_add_code, request, session, item_id, verification_id),
     )
 
 
