@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from secinfo.domain.contacts import Channel, mask
+from secinfo.domain.contacts import Channel, mask, normalize_contact
 from secinfo.domain.errors import InvalidInput
 
 
@@ -31,6 +31,18 @@ class InfoKind(StrEnum):
     @classmethod
     def for_channel(cls, channel: Channel) -> InfoKind:
         return cls.EMAIL if channel is Channel.EMAIL else cls.PHONE
+
+
+def contact_for(kind: InfoKind, value: str) -> tuple[Channel, str]:
+    """The channel and normalised value of a contact to add; only emails and phones
+    receive codes, so only they can be added with one."""
+    channel = kind.channel
+    if channel is None:
+        raise InvalidInput(
+            "Only an email address or a phone number can be added with a code "
+            "(kind 'email' or 'phone')."
+        )
+    return normalize_contact(value, channel)
 
 
 class InfoState(StrEnum):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from secinfo.domain.contacts import normalize_contact
-from secinfo.domain.errors import InvalidInput, NotFound
+from secinfo.domain.errors import NotFound
 from secinfo.domain.events import EventTag
 from secinfo.domain.model import (
     ChangeKind,
@@ -21,6 +20,7 @@ from secinfo.domain.model import (
     SecurityInfo,
     Session,
     clean_label,
+    contact_for,
 )
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
@@ -44,10 +44,7 @@ async def start(
     label: str | None,
     context: RequestContext,
 ) -> ReplacementStarted:
-    channel = kind.channel
-    if channel is None:
-        raise InvalidInput("The replacement must be an email address or a phone number.")
-    _, normalized = normalize_contact(value, channel)
+    channel, normalized = contact_for(kind, value)
     now = deps.clock.now()
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)

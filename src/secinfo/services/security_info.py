@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from secinfo.domain.contacts import normalize_contact
 from secinfo.domain.errors import (
     AlreadyRegistered,
     InvalidInput,
@@ -24,6 +23,7 @@ from secinfo.domain.model import (
     SecurityInfo,
     Session,
     clean_label,
+    contact_for,
 )
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
@@ -74,10 +74,7 @@ async def add(
     context: RequestContext,
 ) -> AddStarted:
     """Add an email or phone; it becomes active once the code sent to it is typed back."""
-    channel = kind.channel
-    if channel is None:
-        raise InvalidInput("Only 'email' and 'phone' security info can be added this way.")
-    _, normalized = normalize_contact(value, channel)
+    channel, normalized = contact_for(kind, value)
     label = clean_label(label)
     now = deps.clock.now()
     async with deps.uow() as uow:

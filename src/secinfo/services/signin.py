@@ -35,6 +35,7 @@ from secinfo.domain.model import (
     RequestContext,
     SecurityInfo,
     SignInChallenge,
+    contact_for,
 )
 from secinfo.domain.rules import (
     ReconfirmState,
@@ -266,10 +267,7 @@ async def add_info(
     is typed back. Otherwise it replaces the current info through the 30-day waiting
     period ("I don't have any of these"), so a stolen password cannot swap contacts.
     """
-    channel = kind.channel
-    if channel is None:
-        raise InvalidInput("Add an email address or a phone number.")
-    _, normalized = normalize_contact(value, channel)
+    channel, normalized = contact_for(kind, value)
     async with deps.uow() as uow:
         challenge = await _open_challenge(uow, deps, challenge_id)
         if challenge.reason is not ChallengeReason.RECONFIRM:
