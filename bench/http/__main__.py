@@ -55,7 +55,11 @@ def parse_args() -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="a ~2 minute subset")
     mode.add_argument("--soak", action="store_true", help="5 minutes of verify; RSS over time")
     mode.add_argument("--profile", action="store_true", help="py-spy profile of verify")
-    parser.add_argument("--backends", help="e.g. sqlite:1,postgresql:2 (default: by mode)")
+    parser.add_argument(
+        "--backends",
+        help="e.g. sqlite:1,postgresql:2; postgresql:2+1 = 2 API processes with --no-worker "
+        "and 1 separate worker (default: by mode)",
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--concurrency", help="e.g. 1,8,32,128 (default: by mode)")
     parser.add_argument("--apps", default="secinfo,floor", help="secinfo,floor")
@@ -75,9 +79,10 @@ def parse_args() -> argparse.Namespace:
 
 def _backends(text: str) -> list[Backend]:
     backends = []
-    for part in text.split(","):
-        database, _, processes = part.partition(":")
-        backends.append(Backend(database.strip(), int(processes or 1)))
+    for part in text.split(","):  # "postgresql:2" or, with separate workers, "postgresql:2+1"
+        database, _, shape = part.partition(":")
+        processes, _, workers = shape.partition("+")
+        backends.append(Backend(database.strip(), int(processes or 1), int(workers or 0)))
     return backends
 
 

@@ -26,10 +26,14 @@ class Backend:
 
     database: str  # "sqlite" or "postgresql"
     processes: int
+    # 0: each `serve` delivers in-process (the embedded default); N: the production
+    # shape, `serve --no-worker` plus N separate `secinfo worker` processes.
+    workers: int = 0
 
     @property
     def label(self) -> str:
-        return f"{self.database}x{self.processes}"
+        suffix = f"+{self.workers}w" if self.workers else ""
+        return f"{self.database}x{self.processes}{suffix}"
 
 
 def free_port() -> int:
@@ -119,15 +123,30 @@ class Fleet:
 
 
 def start_secinfo(backend: Backend, env: dict[str, str], logdir: Path) -> Fleet:
-    """``secinfo serve`` once per process, each with its own in-process delivery loop."""
+    """``secinfo serve`` once per process, each with its own in-process delivery loop, or
+    (``backend.workers``) with ``--no-worker`` beside separate ``secinfo worker``s, whose
+    CPU counts as the server's too."""
     fleet = Fleet([free_port() for _ in range(backend.processes)])
     for index, port in enumerate(fleet.ports):
         command = [str(VENV_BIN / "secinfo"), "serve", "--port", str(port), "--no-migrate"]
+        if backend.workers:
+            command.append("--no-worker")
         log = (logdir / f"secinfo-{backend.label}-{index}.log").open("ab")
         fleet.processes.append(
             subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         )
     wait_ready(fleet)
+    for index in range(backend.workers):
+        log = (logdir / f"secinfo-{backend.label}-worker-{index}.log").open("ab")
+        fleet.processes.append(
+            subprocess.Popen(
+                [str(VENV_BIN / "secinfo"), "worker"],
+                env={**env, "SECINFO_DELIVERY_POLL_SECONDS": "0.01"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        )
     return fleet
 
 
