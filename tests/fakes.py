@@ -364,6 +364,9 @@ class FakeSessions:
     async def add(self, session: Session) -> None:
         self.table.insert(session.id, session)
 
+    async def get(self, session_id: str) -> Session | None:
+        return self.table.get(session_id)
+
     async def get_by_token_hash(self, token_hash: str) -> Session | None:
         return next((s for s in self.table.rows() if s.token_hash == token_hash), None)
 

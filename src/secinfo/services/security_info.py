@@ -31,7 +31,7 @@ from secinfo.services import activity, pending_changes
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
-from secinfo.services.messages import notify_contacts
+from secinfo.services.messages import masked_account_name, notify_contacts
 
 MAX_ITEMS_PER_ACCOUNT = 20
 
@@ -146,46 +146,123 @@ async def confirm_add(
         )
         if verification.subject_id != item.id:
             raise NotFound("That verification does not belong to this security info.")
-        outcome = await codes.check(deps, uow, verification, code)
-        if outcome.valid:
-            now = deps.clock.now()
-            item.state = InfoState.ACTIVE
-            item.verified_at = now
-            item.last_used_at = now
-            await uow.security_info.update(item)
-            await activity.record(
-                deps,
-                uow,
-                session.account_id,
-                EventTag.SECURITY_INFO_VERIFIED,
-                context,
-                item_id=item.id,
-                kind=item.kind.value,
-            )
-            account = await uow.accounts.get(session.account_id)
-            if account is not None:
-                await notify_contacts(
-                    deps,
-                    uow,
-                    account,
-                    "security_info_added",
-                    {"kind": item.kind.value, "added": item.masked},
-                    exclude=(item.id,),  # it just proved itself with a code
-                )
-        else:
-            await activity.record(
-                deps,
-                uow,
-                session.account_id,
-                EventTag.CODE_CHECK_FAILED,
-                context,
-                outcome="wrong_code",
-                purpose=Purpose.ADD_INFO.value,
-            )
+        outcome = await _check_add_code(deps, uow, item, verification, code, context)
         await uow.commit()
     codes.raise_if_invalid(outcome)
     deps.outbox_wakeup()
     return item
+
+
+@dataclass(frozen=True)
+class AddedByFlow:
+    item: SecurityInfo
+    account_name: str  # the account the info was added to, as messages name it (masked)
+
+
+async def confirm_add_by_flow(
+    deps: Deps, item_id: str, verification_id: str, code: str, context: RequestContext
+) -> AddedByFlow:
+    """Finish an add from its own page when the browser's session is no longer the
+    holder's (§4 "verifying with another account": the person signed in to the other
+    account in another tab to read the code).
+
+    The flow authorises it, not the cookie: the verification id only the holder's page
+    carries (128 random bits), an open add-info verification of that very item, started
+    by a session that is still live, and the code sent to the new contact. Wrong codes
+    count as on the holder's own path; nothing else of the account is read or changed.
+    """
+    async with deps.uow() as uow:
+        item, verification = await _add_flow(deps, uow, item_id, verification_id)
+        await ensure_unfrozen(uow, item.account_id)
+        outcome = await _check_add_code(deps, uow, item, verification, code, context)
+        items = await uow.security_info.list_for_account(item.account_id)
+        await uow.commit()
+    codes.raise_if_invalid(outcome)
+    deps.outbox_wakeup()
+    return AddedByFlow(item, masked_account_name(items))
+
+
+async def resend_add_by_flow(deps: Deps, item_id: str, verification_id: str) -> Verification:
+    """I didn't get a code, on the same terms as :func:`confirm_add_by_flow`: a new code
+    to the contact being added (cool-down, send ceiling and limits apply)."""
+    async with deps.uow() as uow:
+        _, verification = await _add_flow(deps, uow, item_id, verification_id)
+        await codes.resend_in(deps, uow, verification)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return verification
+
+
+async def _add_flow(
+    deps: Deps, uow: UnitOfWork, item_id: str, verification_id: str
+) -> tuple[SecurityInfo, Verification]:
+    """The pending item and its add-info verification, when the flow is still the one
+    its live session started; anything else is 'not found'."""
+    verification = await codes.load_for_holder(uow, verification_id, None, {Purpose.ADD_INFO})
+    item = await uow.security_info.get(item_id)
+    started_by = (
+        await uow.sessions.get(verification.session_id) if verification.session_id else None
+    )
+    if (
+        item is None
+        or verification.account_id is None
+        or item.account_id != verification.account_id
+        or verification.subject_id != item.id
+        or item.state is not InfoState.PENDING
+        or started_by is None
+        or started_by.account_id != item.account_id
+        or not started_by.is_live(deps.clock.now())
+    ):
+        raise NotFound("No verification with that id is waiting for you.")
+    return item, verification
+
+
+async def _check_add_code(
+    deps: Deps,
+    uow: UnitOfWork,
+    item: SecurityInfo,
+    verification: Verification,
+    code: str,
+    context: RequestContext,
+) -> codes.CheckOutcome:
+    """Check the code; a right one makes the item active and tells every other contact."""
+    outcome = await codes.check(deps, uow, verification, code)
+    if outcome.valid:
+        now = deps.clock.now()
+        item.state = InfoState.ACTIVE
+        item.verified_at = now
+        item.last_used_at = now
+        await uow.security_info.update(item)
+        await activity.record(
+            deps,
+            uow,
+            item.account_id,
+            EventTag.SECURITY_INFO_VERIFIED,
+            context,
+            item_id=item.id,
+            kind=item.kind.value,
+        )
+        account = await uow.accounts.get(item.account_id)
+        if account is not None:
+            await notify_contacts(
+                deps,
+                uow,
+                account,
+                "security_info_added",
+                {"kind": item.kind.value, "added": item.masked},
+                exclude=(item.id,),  # it just proved itself with a code
+            )
+    else:
+        await activity.record(
+            deps,
+            uow,
+            item.account_id,
+            EventTag.CODE_CHECK_FAILED,
+            context,
+            outcome="wrong_code",
+            purpose=Purpose.ADD_INFO.value,
+        )
+    return outcome
 
 
 async def update_label(

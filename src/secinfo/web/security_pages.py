@@ -30,6 +30,7 @@ from secinfo.web.pages import (
     error_status,
     field,
     is_privileged,
+    optional_session,
     raw_field,
     redirect,
     render,
@@ -174,7 +175,7 @@ async def add_page(request: Request, session: PageSession) -> Response:
 
 
 async def _add_code(
-    request: Request, session: Session, item_id: str, verification_id: str, **context: Any
+    request: Request, session: Session | None, item_id: str, verification_id: str, **context: Any
 ) -> Response:
     return await render(
         request,
@@ -223,9 +224,25 @@ async def add(request: Request, session: PageSession, form: Form) -> Response:
     )
 
 
+async def _holds(request: Request, session: Session | None, item_id: str) -> bool:
+    return session is not None and any(
+        item.id == item_id for item in await _items(request, session)
+    )
+
+
+# The code page of an add survives the browser's session changing (§4 "verifying with
+# another account"): when the cookie no longer holds the item's account (the person
+# signed in to the account the new email belongs to, in another tab, to read the code),
+# the flow's own id and the code authorise finishing it. Nothing of the current
+# session's account is shown on these pages.
 @router.post("/add/{item_id}/verify")
-async def add_verify(request: Request, session: PageSession, item_id: str, form: Form) -> Response:
+async def add_verify(request: Request, item_id: str, form: Form) -> Response:
     verification_id = field(form, "verification_id")
+    session = await optional_session(request)
+    if not await _holds(request, session, item_id):
+        code = field(form, "code")
+        return await _add_verify_by_flow(request, session, item_id, verification_id, code)
+    assert session is not None
     try:
         await security_info.confirm_add(
             get_deps(request),
@@ -248,9 +265,52 @@ async def add_verify(request: Request, session: PageSession, item_id: str, form:
     return redirect("/security?notice=info_added")
 
 
+async def _add_verify_by_flow(
+    request: Request, session: Session | None, item_id: str, verification_id: str, code: str
+) -> Response:
+    try:
+        added = await security_info.confirm_add_by_flow(
+            get_deps(request), item_id, verification_id, code, request_context(request)
+        )
+    except DomainError as error:
+        return await _add_code(
+            request,
+            None,
+            item_id,
+            verification_id,
+            error=error,
+            status=error_status(error),
+            **code_context(request, None),
+        )
+    name = added.account_name
+    where = (
+        "This browser is now signed in to a different account"
+        if session is not None
+        else "This browser isn't signed in to it any more"
+    )
+    return await render(
+        request,
+        "message.html",
+        title="Your new security info is verified",
+        text=(
+            f"{added.item.masked} is now security info of the account {name}. "
+            f"{where}: sign in to {name} again to see it."
+        ),
+        link=("/sign-in?next=/security", f"Sign in to {name}"),
+    )
+
+
 @router.post("/add/{item_id}/resend")
-async def add_resend(request: Request, session: PageSession, item_id: str, form: Form) -> Response:
+async def add_resend(request: Request, item_id: str, form: Form) -> Response:
     verification_id = field(form, "verification_id")
+    session = await optional_session(request)
+    if not await _holds(request, session, item_id):
+        return await resend_and_show(
+            request,
+            lambda: security_info.resend_add_by_flow(get_deps(request), item_id, verification_id),
+            partial(_add_code, request, None, item_id, verification_id),
+        )
+    assert session is not None
     return await resend_and_show(
         request,
         lambda: _resend(request, session, verification_id),

@@ -273,6 +273,12 @@ class SqlSessions:
     async def add(self, session: Session) -> None:
         await self.connection.execute(sessions.insert().values(vars(session)))
 
+    async def get(self, session_id: str) -> Session | None:
+        row = (
+            await self.connection.execute(sessions.select().where(sessions.c.id == session_id))
+        ).first()
+        return _session(row) if row else None
+
     async def get_by_token_hash(self, token_hash: str) -> Session | None:
         row = (
             await self.connection.execute(
