@@ -26,8 +26,9 @@ from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
 from secinfo.services import activity, pending_changes
 from secinfo.services import verification as codes
-from secinfo.services.deps import Deps, new_id
+from secinfo.services.deps import Deps
 from secinfo.services.guards import ensure_unfrozen
+from secinfo.services.security_info import add_pending_with_code
 
 
 @dataclass(frozen=True)
@@ -44,29 +45,11 @@ async def start(
     label: str | None,
     context: RequestContext,
 ) -> ReplacementStarted:
-    channel, normalized = contact_for(kind, value)
-    now = deps.clock.now()
+    contact = contact_for(kind, value)
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)
-        item = SecurityInfo(
-            id=new_id("inf"),
-            account_id=session.account_id,
-            kind=kind,
-            value=normalized,
-            state=InfoState.PENDING,
-            added_at=now,
-            label=clean_label(label),
-        )
-        await uow.security_info.add(item)
-        verification = await codes.start_for_account(
-            deps,
-            uow,
-            purpose=Purpose.REPLACE_INFO,
-            channel=channel,
-            destination=normalized,
-            account_id=session.account_id,
-            subject_id=item.id,
-            session_id=session.id,
+        item, verification = await add_pending_with_code(
+            deps, uow, session, kind, contact, clean_label(label), Purpose.REPLACE_INFO
         )
         await uow.commit()
     deps.outbox_wakeup()

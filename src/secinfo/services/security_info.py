@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from secinfo.domain.contacts import Channel
 from secinfo.domain.errors import (
     AlreadyRegistered,
     InvalidInput,
@@ -65,6 +66,40 @@ async def _owned_item(
     return item
 
 
+async def add_pending_with_code(
+    deps: Deps,
+    uow: UnitOfWork,
+    session: Session,
+    kind: InfoKind,
+    contact: tuple[Channel, str],
+    label: str | None,
+    purpose: Purpose,
+) -> tuple[SecurityInfo, Verification]:
+    """A new item, pending until the code sent to it now is typed back."""
+    channel, normalized = contact
+    item = SecurityInfo(
+        id=new_id("inf"),
+        account_id=session.account_id,
+        kind=kind,
+        value=normalized,
+        state=InfoState.PENDING,
+        added_at=deps.clock.now(),
+        label=label,
+    )
+    await uow.security_info.add(item)
+    verification = await codes.start_for_account(
+        deps,
+        uow,
+        purpose=purpose,
+        channel=channel,
+        destination=normalized,
+        account_id=session.account_id,
+        subject_id=item.id,
+        session_id=session.id,
+    )
+    return item, verification
+
+
 async def add(
     deps: Deps,
     session: Session,
@@ -74,7 +109,8 @@ async def add(
     context: RequestContext,
 ) -> AddStarted:
     """Add an email or phone; it becomes active once the code sent to it is typed back."""
-    channel, normalized = contact_for(kind, value)
+    contact = contact_for(kind, value)
+    normalized = contact[1]
     label = clean_label(label)
     now = deps.clock.now()
     async with deps.uow() as uow:
@@ -94,25 +130,8 @@ async def add(
             stale.state = InfoState.REMOVED
             stale.removed_at = now
             await uow.security_info.update(stale)
-        item = SecurityInfo(
-            id=new_id("inf"),
-            account_id=session.account_id,
-            kind=kind,
-            value=normalized,
-            state=InfoState.PENDING,
-            added_at=now,
-            label=label,
-        )
-        await uow.security_info.add(item)
-        verification = await codes.start_for_account(
-            deps,
-            uow,
-            purpose=Purpose.ADD_INFO,
-            channel=channel,
-            destination=normalized,
-            account_id=session.account_id,
-            subject_id=item.id,
-            session_id=session.id,
+        item, verification = await add_pending_with_code(
+            deps, uow, session, kind, contact, label, Purpose.ADD_INFO
         )
         await activity.record(
             deps,
