@@ -26,17 +26,6 @@ from secinfo.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 
-REASONS = {
-    "unusual_sign_in": (
-        "This sign-in looks unusual: it comes from a device and a place we haven't seen "
-        "for this account. Prove it's you with a code."
-    ),
-    "recent_failures": "There were many wrong passwords recently. Prove it's you with a code.",
-    "long_inactivity": "You haven't signed in for a long while. Prove it's you with a code.",
-    "two_step": "2-step verification is on: enter a code as well as your password.",
-    "reconfirm_security_info": "Make sure you can still receive codes.",
-}
-
 
 # -- forgot password (recovery) ------------------------------------------------------------
 @router.get("/forgot-password")
