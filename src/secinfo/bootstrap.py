@@ -64,7 +64,7 @@ def service_config(settings: Settings) -> ServiceConfig:
             max_sends=settings.code_max_sends,
             resend_cooldown=timedelta(seconds=settings.resend_cooldown_seconds),
         ),
-        public_url=settings.public_url.rstrip("/"),
+        public_url=settings.base_url,
         waiting_period=WaitingPeriodPolicy(
             length=timedelta(days=settings.waiting_period_days),
             reminder_every=timedelta(days=settings.waiting_reminder_days),

@@ -30,9 +30,9 @@ console = Console()
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
     except ConfigError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -80,24 +80,63 @@ def serve(
     from secinfo.api.app import create_app
 
     settings = _settings()
+    overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
+    if overrides:
+        # Validated like the environment; links in notices then follow the chosen port.
+        settings = _settings(**overrides)
     if auto_migrate:
         _with_app(settings, lambda app: run_migrations(app.engine))
-    host = host or settings.host
-    port = port or settings.port
-    url = f"http://{host}:{port}"
-    console.print(f"secinfo is starting on [bold]{url}[/bold] ({settings.env} mode)")
-    console.print(f"  API reference: {url}/docs   OpenAPI: {url}/openapi.json")
-    if settings.is_development:
-        console.print(f"  Development mailbox (codes land here): {url}/dev/mailbox")
+    _print_banner(settings)
     application = create_app(build(settings), run_delivery=worker)
+    # uvicorn re-raises the signal that stopped it once it has shut down; a handler of
+    # our own turns that into a clean exit (status 0, no "Terminated" from make).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
     uvicorn.run(
         application,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
     )
+    console.print("secinfo stopped.")
+
+
+def _print_banner(settings: Settings) -> None:
+    listen = f"http://{settings.host}:{settings.port}"
+    rows = [
+        ("Listening on", listen),
+        ("Pages", f"{settings.base_url}/"),
+        ("API reference", f"{settings.base_url}/docs"),
+        ("OpenAPI", f"{settings.base_url}/openapi.json"),
+    ]
+    if settings.is_development:
+        rows.append(("Mailbox", f"{settings.base_url}/dev/mailbox  (every email and SMS)"))
+    rows.append(("Database", _database_label(settings.database_url)))
+    width = max(len(label) for label, _ in rows)
+    lines = [f"secinfo {_version()} ({settings.env} mode)"]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    lines.append("Press Ctrl-C to stop.")
+    # Plain output: a rich console would wrap long lines at the terminal's width.
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _database_label(url: str) -> str:
+    """The database URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("secinfo")
+    except PackageNotFoundError:
+        return "(source)"
 
 
 @cli.command("worker")

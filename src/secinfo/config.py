@@ -53,7 +53,11 @@ class Settings(BaseSettings):
     session_ttl_days: int = Field(30, ge=1, le=365)
 
     # Waiting periods, sign-in risk, reconfirmation, activity (§5, §6, §8).
-    public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Where the pages live (links in notices). Development: http://HOST:PORT.",
+    )
     waiting_period_days: float = Field(30, gt=0, le=365)
     waiting_reminder_days: float = Field(7, gt=0, le=365)
     inactivity_days: int = Field(90, ge=1, le=3650)
@@ -224,7 +228,8 @@ class Settings(BaseSettings):
     def missing_production_secrets(self) -> list[str]:
         if self.env != "production":
             return []
-        return [name for name in ("secret_key", "encryption_keys") if getattr(self, name) is None]
+        names = ("secret_key", "encryption_keys", "public_url")
+        return [name for name in names if getattr(self, name) is None]
 
     @classmethod
     def settings_customise_sources(
@@ -241,6 +246,17 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def base_url(self) -> str:
+        """The public URL of the pages: as set, or (development) where ``serve`` listens."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        anywhere = ("0.0.0.0", "::", "")  # noqa: S104 - a browser cannot open these
+        host = "127.0.0.1" if self.host in anywhere else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     def code_secret(self) -> bytes:
         return (self.secret_key or _development_secret(self.data_dir)).encode()

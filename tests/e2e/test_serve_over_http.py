@@ -53,8 +53,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     process.terminate()
     output, _ = process.communicate(timeout=20)
-    assert process.returncode in (0, -15), output  # uvicorn re-raises SIGTERM after a clean stop
+    assert process.returncode == 0, output  # a clean stop, not death by the re-raised signal
     assert "Application shutdown complete" in output
+    assert output.rstrip().endswith("secinfo stopped."), output
+    # The banner: aligned, one line per URL, links following the chosen port; no Alembic
+    # chatter on start.
+    assert f"  Pages          {url}/\n" in output, output
+    assert f"  Mailbox        {url}/dev/mailbox" in output, output
+    assert "Context impl" not in output and "Will assume" not in output, output
 
 
 def wait_for_code(client: httpx.Client, to: str) -> str:

@@ -31,6 +31,18 @@ async def row_counts(harness: Harness) -> dict[str, int]:
             "phone",
         ),
         (
+            {"sign_in_name": "not-an-email", "password": "a long passphrase 1"},
+            422,
+            "invalid_sign_in_name",
+            "not an email address or a phone number in international format",
+        ),
+        (
+            {"sign_in_name": "+14155550189x", "password": "a long passphrase 1"},
+            422,
+            "invalid_sign_in_name",
+            "phone number",
+        ),
+        (
             {"sign_in_name": "bob@@example", "password": "a long passphrase 1"},
             422,
             "invalid_email",
@@ -166,6 +178,15 @@ async def test_adding_a_malformed_phone_is_refused_and_nothing_is_added(harness:
     assert response.json()["error"]["code"] == "invalid_phone"
     assert "+" in response.json()["error"]["message"]
     assert await row_counts(harness) == before
+    junk = await harness.client.post(
+        "/v1/me/security-info",
+        json={"kind": "phone", "value": "+14155550189x"},
+        headers=auth(token),
+    )
+    assert junk.status_code == 422
+    assert junk.json()["error"]["code"] == "invalid_phone"
+    assert "digits, spaces" in junk.json()["error"]["message"]
+    assert await row_counts(harness) == before  # no text went to +14155550189
     wrong_kind = await harness.client.post(
         "/v1/me/security-info", json={"kind": "fax", "value": "12345"}, headers=auth(token)
     )

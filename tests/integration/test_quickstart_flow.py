@@ -66,6 +66,11 @@ async def test_sign_up_verify_sign_in_step_up_add_and_remove_a_phone(harness: Ha
 
     sms = (await harness.mailbox(PHONE))[0]
     assert sms["channel"] == "sms"
+    # As the README shows it: an unencoded "+" (read as a space) and a formatted number
+    # find the same text.
+    for query in ("to=+14155550189", "to=%2B1%20415%20555%200189", "to=%2B1(415)555-0189"):
+        typed = await client.get(f"/dev/mailbox.json?{query}")
+        assert typed.json()["messages"][0]["id"] == sms["id"], query
     assert sms["body"].rstrip().endswith(f"@localhost #{await harness.latest_code(PHONE)}")
 
     verified = await client.post(

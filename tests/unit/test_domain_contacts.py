@@ -19,7 +19,7 @@ from secinfo.domain.contacts import (
     normalize_email,
     normalize_phone,
 )
-from secinfo.domain.errors import InvalidEmail, InvalidPhone
+from secinfo.domain.errors import InvalidEmail, InvalidPhone, InvalidSignInName
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
@@ -200,8 +200,41 @@ def test_text_without_digits_is_never_a_phone(raw: str) -> None:
 def test_normalize_contact_picks_the_channel_from_the_text() -> None:
     assert normalize_contact("Someone@Example.COM") == (Channel.EMAIL, "Someone@example.com")
     assert normalize_contact("+1 (415) 555-0100") == (Channel.SMS, "+14155550100")
-    with pytest.raises(InvalidPhone):
-        normalize_contact("not an email")
+    with pytest.raises(InvalidSignInName) as neither:
+        normalize_contact("not-an-email")
+    assert neither.value.code == "invalid_sign_in_name"
+    assert "not an email address or a phone number in international format" in (
+        neither.value.message
+    )
+
+
+PHONE_PUNCTUATION = set("0123456789 ().-+")
+
+
+@given(
+    number=NUMBERS,
+    junk=st.characters(exclude_characters=PHONE_PUNCTUATION, exclude_categories=["Cs"]),
+    where=st.integers(min_value=0, max_value=20),
+)
+def test_a_number_with_any_other_character_is_refused(
+    number: phonenumbers.PhoneNumber, junk: str, where: int
+) -> None:
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    position = min(where, len(e164))
+    typed = e164[:position] + junk + e164[position:]
+    assume(typed.strip() != e164)  # whitespace at either end is trimmed, as everywhere
+    with pytest.raises(InvalidPhone) as refused:
+        normalize_phone(typed)
+    assert "digits, spaces" in refused.value.message
+    with pytest.raises((InvalidPhone, InvalidSignInName, InvalidEmail)):
+        normalize_contact(typed)  # as a sign-in name: never a text to the digits
+
+
+def test_a_plus_only_leads() -> None:
+    assert normalize_phone("+14155550189") == "+14155550189"
+    for typed in ("+14155550189x", "14155550189+", "+1415+5550189", "+1415555O189"):
+        with pytest.raises(InvalidPhone):
+            normalize_phone(typed)
 
 
 # -- masking ----------------------------------------------------------------------------

@@ -116,9 +116,10 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
         version=__version__,
         description="Security info, verification codes, step-up and recovery.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    install_api_reference(app)
     app.state.secinfo = secinfo
     errors.install(app)
     app.include_router(accounts.router)
@@ -153,3 +154,32 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(ClientAddress)
     return app
+
+
+def install_api_reference(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from a vendored copy (``api/static/swagger-ui``), no CDN."""
+    from pathlib import Path
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(
+        "/docs/assets",
+        StaticFiles(directory=Path(__file__).parent / "static" / "swagger-ui"),
+        name="api-reference-assets",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_reference() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="secinfo API reference",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> RedirectResponse:
+        return RedirectResponse("/docs", status_code=308)

@@ -7,12 +7,17 @@ last two digits, an email the first two characters of its local part.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from secinfo.domain.errors import InvalidEmail, InvalidPhone
+from secinfo.domain.errors import InvalidEmail, InvalidPhone, InvalidSignInName
+
+# What a typed phone number may hold: digits, spaces, ( ) - . and one leading +.
+# libphonenumber alone would read "+14155550189x" as +14155550189.
+PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().\-]+")
 
 
 class Channel(StrEnum):
@@ -49,6 +54,11 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
         raise InvalidPhone("The phone number is empty; type it with its country code, like +44 ...")
     if len(text) > 40:
         raise InvalidPhone("The phone number is too long.")
+    if not PHONE_CHARACTERS.fullmatch(text):
+        raise InvalidPhone(
+            "A phone number may only hold digits, spaces, ( ) - . and a leading +; "
+            "type it like +1 415 555 0100."
+        )
     try:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
@@ -64,15 +74,22 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-def looks_like_phone(raw: str) -> bool:
-    """A sign-in name with no ``@`` is taken as a phone number."""
-    return "@" not in raw
+def channel_of(raw: str) -> Channel:
+    """An ``@`` makes an email; digits (and phone punctuation) a phone; else neither."""
+    if "@" in raw:
+        return Channel.EMAIL
+    if PHONE_CHARACTERS.fullmatch(raw.strip()):
+        return Channel.SMS
+    raise InvalidSignInName(
+        "That is not an email address or a phone number in international format; type "
+        "an address like name@example.com or a number like +14155550100."
+    )
 
 
 def normalize_contact(raw: str, channel: Channel | None = None) -> tuple[Channel, str]:
     """Work out the channel (unless given) and normalise the value for it."""
     if channel is None:
-        channel = Channel.SMS if looks_like_phone(raw) else Channel.EMAIL
+        channel = channel_of(raw)
     if channel is Channel.EMAIL:
         return channel, normalize_email(raw)
     return channel, normalize_phone(raw)

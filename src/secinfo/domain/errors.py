@@ -40,6 +40,10 @@ class InvalidPhone(InvalidInput):
     code = "invalid_phone"
 
 
+class InvalidSignInName(InvalidInput):
+    code = "invalid_sign_in_name"
+
+
 class WeakPassword(InvalidInput):
     code = "weak_password"
 

@@ -22,6 +22,7 @@ from secinfo.services import (
 )
 from secinfo.web.pages import (
     Form,
+    PageRules,
     PageSession,
     code_context,
     error_status,
@@ -59,7 +60,7 @@ EVENT_TEXT = {
     "account:sign_in_name:disabled": "Sign-in name turned off",
     "account:two_step:enabled": "2-step verification turned on",
     "account:two_step:disabled": "2-step verification turned off",
-    "account:pending_change:started": "Security info change requested (waits 30 days)",
+    "account:pending_change:started": "Security info change requested",
     "account:pending_change:canceled": "Pending change canceled",
     "account:pending_change:completed": "Pending change completed",
     "account:recovery:started": "Password recovery started",
@@ -120,19 +121,20 @@ async def not_me(request: Request, session: PageSession, event_id: str, form: Fo
 async def remove_all_page(request: Request, session: PageSession) -> Response:
     if not is_privileged(request, session):
         return step_up_redirect(request.url.path)
+    waiting = PageRules.of(get_deps(request).config).waiting
     return await render(
         request,
         "confirm.html",
         session=session,
         title="Remove all security info",
         text=(
-            "This doesn't happen at once: your security info is removed in 30 days. Until "
+            f"This doesn't happen at once: your security info is removed in {waiting}. Until "
             "then we can't accept other changes to your security settings or billing info. "
             "Your account stays open and you can use it as usual. We'll tell all your "
             "contacts now, and let you know when it's time to enter new security info."
         ),
         action="/security/remove-all",
-        button="Remove all in 30 days",
+        button=f"Remove all in {waiting}",
         danger=True,
     )
 
@@ -194,8 +196,9 @@ async def _replace_code(
         session=session,
         title="Enter the code we sent to your new contact",
         lead=(
-            "Once you type it back, your old security info is replaced in 30 days, unless "
-            "you cancel. We'll tell your old contacts."
+            "Once you type it back, your old security info is replaced in "
+            f"{PageRules.of(get_deps(request).config).waiting}, unless you cancel. We'll tell "
+            "your old contacts."
         ),
         action="/security/replace/confirm",
         resend_action="/security/replace/resend",

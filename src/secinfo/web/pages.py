@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,11 +22,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from secinfo.api.dependencies import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
+from secinfo.domain import passwords
 from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
 from secinfo.domain.verification import Verification
 from secinfo.services import accounts, pending_changes
 from secinfo.services.accounts import NewSession
+from secinfo.services.deps import ServiceConfig
 
 CSRF_COOKIE = "secinfo_csrf"
 CSRF_FIELD = "csrf_token"
@@ -52,7 +55,7 @@ NOTICES = {
     "label_changed": "The label is saved.",
     "removal_pending": (
         "That was your last security info that can receive codes, so its removal waits "
-        "30 days. Add new security info or cancel the request in the meantime."
+        "{waiting}. Add new security info or cancel the request in the meantime."
     ),
     "change_pending": "Your request is waiting. We've told all your current contacts.",
     "change_canceled": "The pending change is canceled; your security info is as it was.",
@@ -69,6 +72,48 @@ NOTICES = {
     "password_reset": "Your password is reset and every session was signed out. Sign in now.",
     "verified": "Thanks, you're verified for the next few minutes.",
 }
+
+
+def duration(value: timedelta) -> str:
+    """``timedelta(days=30)`` -> "30 days"; the largest whole unit that fits."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    if seconds >= 3600:
+        hours = round(seconds / 3600)
+        return f"{hours} hour{'' if hours == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+@dataclass(frozen=True)
+class PageRules:
+    """The configured periods and rules, worded for page text (never typed in a page)."""
+
+    waiting: str
+    activity: str
+    reconfirm_skip: str
+    reconfirm_grace: str
+    step_up: str
+    code_ttl: str
+    password_min_length: int
+
+    @classmethod
+    def of(cls, config: ServiceConfig) -> PageRules:
+        return cls(
+            waiting=duration(config.waiting_period.length),
+            activity=duration(config.activity_retention),
+            reconfirm_skip=duration(config.reconfirm.skip_for),
+            reconfirm_grace=duration(config.reconfirm.grace),
+            step_up=duration(config.step_up_window),
+            code_ttl=duration(config.code_policy.ttl),
+            password_min_length=passwords.MIN_LENGTH,
+        )
+
+    @property
+    def password_hint(self) -> str:
+        return f"At least {self.password_min_length} characters."
 
 
 def _format_time(value: datetime | None) -> str:
@@ -307,7 +352,8 @@ async def render(
     if session is not None:
         change = await pending_changes.current(deps, session.account_id)
     message = error.message if isinstance(error, DomainError) else error
-    notice = NOTICES.get(request.query_params.get("notice", ""))
+    rules = PageRules.of(deps.config)
+    notice = NOTICES.get(request.query_params.get("notice", ""), "").format(waiting=rules.waiting)
     policy = deps.config.code_policy
     context = {"code_length": policy.length, "code_numeric": not policy.alphanumeric} | context
     body = templates.get_template(template).render(
@@ -321,7 +367,8 @@ async def render(
         csrf_token=csrf_token(request),
         error=message,
         error_code=error.code if isinstance(error, DomainError) else None,
-        notice=notice,
+        notice=notice or None,
+        rules=rules,
         now=deps.clock.now(),
         **context,
     )

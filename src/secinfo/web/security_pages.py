@@ -25,6 +25,7 @@ from secinfo.services import (
 )
 from secinfo.web.pages import (
     Form,
+    PageRules,
     PageSession,
     code_context,
     error_status,
@@ -379,7 +380,8 @@ async def remove_page(request: Request, session: PageSession, item_id: str) -> R
         title=f"Remove {item.masked}?",
         text=(
             "We won't send codes or security notices to it any more. If it is your last "
-            "contact that can receive codes, the removal waits 30 days."
+            "contact that can receive codes, the removal waits "
+            f"{PageRules.of(get_deps(request).config).waiting}."
         ),
         action=f"/security/info/{item_id}/remove",
         button="Remove",

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secinfo.adapters.sql.tables import dev_mailbox
+from secinfo.domain.contacts import normalize_contact
+from secinfo.domain.errors import DomainError
 from secinfo.domain.model import OutgoingMessage
 
 
@@ -51,8 +53,8 @@ class DevMailbox:
             .order_by(dev_mailbox.c.created_at.desc(), dev_mailbox.c.id.desc())
             .limit(limit)
         )
-        if to:
-            query = query.where(dev_mailbox.c.destination == to)
+        if to and to.strip():
+            query = query.where(dev_mailbox.c.destination == recipient(to))
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
@@ -70,3 +72,16 @@ class DevMailbox:
     async def clear(self) -> None:
         async with self.engine.begin() as connection:
             await connection.execute(sa.delete(dev_mailbox))
+
+
+def recipient(typed: str) -> str:
+    """A mailbox filter normalised like a contact: ``+1 415 555 0189`` finds
+    ``+14155550189``, and so does `` 14155550189`` (an unencoded ``+`` in a query string
+    arrives as a space); text that is no contact is matched as it is."""
+    text = typed.strip()
+    if typed[:1] == " " and text[:1].isdigit():
+        text = "+" + text
+    try:
+        return normalize_contact(text)[1]
+    except DomainError:
+        return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -20,15 +21,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
+    """Bring the database schema up to ``revision``.
+
+    Alembic's own chatter ("Context impl SQLiteImpl", "Will assume non-transactional DDL")
+    is only shown at debug level; each migration applied is still logged at info.
+    """
+    runtime = logging.getLogger("alembic.runtime.migration")
+    if not runtime.isEnabledFor(logging.DEBUG) and _quiet_alembic_context not in runtime.filters:
+        runtime.addFilter(_quiet_alembic_context)
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+def _quiet_alembic_context(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not (message.startswith("Context impl") or message.startswith("Will assume"))

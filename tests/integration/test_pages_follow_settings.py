@@ -1,0 +1,56 @@
+"""Pages word the configured periods and rules from the settings, never from a copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import auth, running_app
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_pages_say_the_configured_periods(database_url: str, tmp_path: Path) -> None:
+    async with running_app(
+        database_url,
+        tmp_path,
+        waiting_period_days=14,
+        activity_retention_days=9,
+        reconfirm_skip_hours=12,
+    ) as harness:
+        token = await harness.sign_up("paula@example.com")
+        harness.client.cookies.set("secinfo_session", token)
+        security = (await harness.client.get("/security")).text
+        assert "Takes effect after 14 days." in security
+        assert "(takes 14 days)" in security
+        assert "changes of the last 9 days." in security
+        replace = (await harness.client.get("/security/replace")).text
+        assert "replaced after 14 days" in replace
+        activity = (await harness.client.get("/security/activity")).text
+        assert "of the last 9 days" in activity
+        await harness.step_up(token, "paula@example.com")
+        remove_all = (await harness.client.get("/security/remove-all")).text
+        assert "removed in 14 days" in remove_all and "Remove all in 14 days" in remove_all
+        for page in (security, replace, activity, remove_all):
+            assert "30 days" not in page
+        me = await harness.client.get("/v1/me", headers=auth(token))
+        assert me.status_code == 200
+
+
+async def test_password_fields_state_the_one_rule(database_url: str, tmp_path: Path) -> None:
+    async with running_app(database_url, tmp_path) as harness:
+        sign_up = (await harness.client.get("/sign-up")).text
+        assert "At least 8 characters." in sign_up and 'minlength="8"' in sign_up
+        assert "10 characters" not in sign_up
+        nine = await harness.client.post(
+            "/v1/accounts",
+            json={"sign_in_name": "nina@example.com", "password": "nine char"},
+        )
+        assert nine.status_code == 202  # what the page says is what the rule is
+        seven = await harness.client.post(
+            "/v1/accounts",
+            json={"sign_in_name": "sven@example.com", "password": "sevenxy"},
+        )
+        assert seven.json()["error"]["code"] == "weak_password"
+        assert "at least 8 characters" in seven.json()["error"]["message"]

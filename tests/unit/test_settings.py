@@ -1,0 +1,41 @@
+"""Settings: the public URL that links in notices carry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from secinfo.bootstrap import service_config
+from secinfo.config import ConfigError, load_settings
+
+SECRET = "s" * 40
+KEY = "A" * 43 + "="
+
+
+def test_in_development_the_public_url_follows_host_and_port(tmp_path: Path) -> None:
+    settings = load_settings(port=8100, data_dir=tmp_path)
+    assert settings.base_url == "http://127.0.0.1:8100"
+    assert service_config(settings).public_url == "http://127.0.0.1:8100"
+    everywhere = load_settings(host="0.0.0.0", port=9000, data_dir=tmp_path)
+    assert everywhere.base_url == "http://127.0.0.1:9000"  # a browser cannot open 0.0.0.0
+
+
+def test_a_set_public_url_wins_without_its_trailing_slash(tmp_path: Path) -> None:
+    settings = load_settings(port=8100, public_url="https://id.example.com/", data_dir=tmp_path)
+    assert service_config(settings).public_url == "https://id.example.com"
+
+
+def test_production_refuses_to_start_without_a_public_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            env="production",
+            secret_key=SECRET,
+            encryption_keys=KEY,
+            smtp_host="mail.example.com",
+            smtp_from_address="id@example.com",
+            sms_provider="webhook",
+            sms_webhook_url="https://sms.example.com/send",
+            data_dir=tmp_path,
+        )
+    assert "SECINFO_PUBLIC_URL" in str(refused.value)
