@@ -192,6 +192,7 @@ def test_settings_name_what_delivery_lacks(tmp_path: Path) -> None:
         smtp_from_address="no-reply@example.com",
         sms_provider="webhook",
         sms_webhook_url="https://sms.example.com/send",
+        public_url="https://id.example.com",
         **secrets,
     )
     assert complete.smtp_port is None and complete.smtp_security == "starttls"
