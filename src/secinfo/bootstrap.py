@@ -99,9 +99,13 @@ def build_limiter(settings: Settings) -> RateLimiter:
     }[settings.rate_limit_outage]
     if settings.redis_url:
         return redis_limiter(
-            settings.redis_url, table, key_prefix=settings.redis_key_prefix, fail_open=fail_open
+            settings.redis_url,
+            table,
+            key_prefix=settings.redis_key_prefix,
+            key_secret=settings.code_secret(),
+            fail_open=fail_open,
         )
-    return memory_limiter(table, fail_open=fail_open)
+    return memory_limiter(table, key_secret=settings.code_secret(), fail_open=fail_open)
 
 
 def build(

@@ -1,8 +1,17 @@
-"""Rate limits on the ``limits`` library: in memory (one process) or Redis (shared)."""
+"""Rate limits on the ``limits`` library: in memory (one process) or Redis (shared).
+
+Limits count per destination, account, network or sign-in name; the store never sees
+those in clear. Every key is replaced by a keyed hash (HMAC-SHA256 with a key derived
+from the server secret), so a key that ends up in a log line, a traceback or a Redis
+dump names no contact.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
+from collections.abc import Callable
 
 import structlog
 from limits import RateLimitItem, parse_many
@@ -17,14 +26,47 @@ from secinfo.domain.limits import Category, NamedLimit
 log = structlog.get_logger("secinfo.ratelimit")
 
 
+class ClearSafeMemoryStorage(MemoryStorage):
+    """``limits``' memory storage, with a ``clear`` its own expiry task survives.
+
+    The expiry task (``MemoryStorage.__expire_events``) walks a snapshot of the event
+    keys and reads ``self.events[key]`` after awaiting (a lock, a thread) for the keys
+    before it. ``clear`` pops the key outright, so a clear during that walk (a right
+    code clearing ``code.check.failures``) made the task die with ``KeyError:
+    'LIMITER/code.check.failures/…'``, logged as "Task exception was never retrieved".
+    Here a cleared key keeps an empty event list, which the task itself drops.
+    """
+
+    async def clear(self, key: str) -> None:
+        self.storage.pop(key, None)
+        self.expirations.pop(key, None)
+        if key in self.events:
+            self.events[key] = []
+
+
+def key_hasher(secret: bytes) -> Callable[[str], str]:
+    """A keyed hash for limiter keys: stable across processes sharing the secret."""
+    derived = hmac.new(secret, b"secinfo-ratelimit-keys", hashlib.sha256).digest()
+
+    def hashed(key: str) -> str:
+        return hmac.new(derived, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[
+            :32
+        ]
+
+    return hashed
+
+
 class LimitsRateLimiter:
     def __init__(
         self,
         storage: Storage,
         table: dict[str, NamedLimit],
         fail_open: frozenset[Category] = frozenset({Category.CHECK, Category.SIGN_IN}),
+        *,
+        key_secret: bytes,
     ) -> None:
         self.storage = storage
+        self._hash = key_hasher(key_secret)
         self.strategy = MovingWindowRateLimiter(storage)
         self.table = table
         self.items: dict[str, list[RateLimitItem]] = {
@@ -34,6 +76,7 @@ class LimitsRateLimiter:
 
     async def hit(self, name: str, key: str) -> None:
         """Count one call; raise TooManyRequests (naming the limit) when over it."""
+        key = self._hash(key)
         try:
             for item in self.items[name]:
                 if not await self.strategy.hit(item, name, key):
@@ -50,6 +93,7 @@ class LimitsRateLimiter:
 
     async def check(self, name: str, key: str) -> None:
         """Refuse if the limit is already exhausted, without counting a call."""
+        key = self._hash(key)
         try:
             for item in self.items[name]:
                 if not await self.strategy.test(item, name, key):
@@ -65,6 +109,7 @@ class LimitsRateLimiter:
             self._outage(name, error)
 
     async def clear(self, name: str, key: str) -> None:
+        key = self._hash(key)
         try:
             for item in self.items[name]:
                 await self.strategy.clear(item, name, key)
@@ -74,14 +119,14 @@ class LimitsRateLimiter:
     async def incr(self, key: str, expiry_seconds: int) -> int:
         """A plain counter in the same store (used by the SMS-pumping guard)."""
         try:
-            return int(await self.storage.incr(f"counter/{key}", expiry_seconds))
+            return int(await self.storage.incr(f"counter/{self._hash(key)}", expiry_seconds))
         except StorageError as error:
             log.warning("ratelimit.counter_failed", error=type(error).__name__)
             return 0
 
     async def get(self, key: str) -> int:
         try:
-            return int(await self.storage.get(f"counter/{key}"))
+            return int(await self.storage.get(f"counter/{self._hash(key)}"))
         except StorageError:
             return 0
 
@@ -96,12 +141,24 @@ class LimitsRateLimiter:
         raise RateLimiterUnavailable()
 
 
-def memory_limiter(table: dict[str, NamedLimit], **options: object) -> LimitsRateLimiter:
-    return LimitsRateLimiter(MemoryStorage(), table, **options)  # type: ignore[arg-type]
+def memory_limiter(
+    table: dict[str, NamedLimit], *, key_secret: bytes, **options: object
+) -> LimitsRateLimiter:
+    return LimitsRateLimiter(
+        ClearSafeMemoryStorage(),
+        table,
+        key_secret=key_secret,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def redis_limiter(
-    url: str, table: dict[str, NamedLimit], key_prefix: str = "secinfo", **options: object
+    url: str,
+    table: dict[str, NamedLimit],
+    key_prefix: str = "secinfo",
+    *,
+    key_secret: bytes,
+    **options: object,
 ) -> LimitsRateLimiter:
     storage = RedisStorage(
         url,
@@ -111,4 +168,9 @@ def redis_limiter(
         socket_timeout=0.5,
         socket_connect_timeout=0.5,
     )
-    return LimitsRateLimiter(storage, table, **options)  # type: ignore[arg-type]
+    return LimitsRateLimiter(
+        storage,
+        table,
+        key_secret=key_secret,
+        **options,  # type: ignore[arg-type]
+    )

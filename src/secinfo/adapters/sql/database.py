@@ -28,13 +28,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine whose errors never carry statement parameters (contacts, hashes)."""
     url = async_url(url)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One connection: SQLite has one writer; queueing in the pool avoids lock errors.
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -50,5 +53,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # be closed on every return and reopened on the next busy request (a connect, an SSL
     # probe and authentication each time), which under load cost more than the queries.
     return create_async_engine(
-        url, pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=False, pool_recycle=1800
+        url,
+        pool_size=2 * pool_size,
+        max_overflow=0,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
