@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secinfo import __version__, metrics, web
 from secinfo.api import accounts, devmailbox, errors, recovery, signin, verifications, waiting
+from secinfo.api.clean_input import refuse_control_characters
 from secinfo.bootstrap import App
 from secinfo.runtime import tune_garbage_collector
 from secinfo.scheduler import JobLoop
@@ -118,6 +119,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_control_characters)],
     )
     install_api_reference(app)
     app.state.secinfo = secinfo
