@@ -30,6 +30,10 @@ async def test_start_and_check_with_the_right_code(harness: Harness) -> None:
     assert set(started) >= {"id", "status", "channel", "to", "expires_at", "send_attempts"}
 
     code = await harness.latest_code(PHONE)
+    # The text names the service, never the phone's own (masked) number.
+    sms = (await harness.mailbox(PHONE))[0]["body"]
+    assert sms.startswith(f"secinfo: {code} is your verification code. Don't share it.")
+    assert "*" not in sms and "0100" not in sms
     fetched = await harness.client.get(f"/v1/verifications/{started['id']}", headers=auth(key))
     assert fetched.json()["delivery_status"] == "sent"
 
