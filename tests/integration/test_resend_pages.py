@@ -65,3 +65,35 @@ async def test_recovery_resend_answers_the_same_for_a_wrong_contact(harness: Har
     assert pages[0] == pages[1]
     codes = [m for m in await harness.mailbox("rita@example.com") if "code" in m["subject"].lower()]
     assert len(codes) == 3  # sign-up, and two recovery codes to the right contact only
+
+
+async def test_a_code_page_after_a_resend_still_says_where_the_code_went(
+    harness: Harness,
+) -> None:
+    """Sent, resent, or refused as too early: the step-up code page names the (masked)
+    contact every time, and a refusal shows the time left, not a fresh cool-down."""
+    token = await harness.sign_up("sam@example.com")
+    harness.client.cookies.set("secinfo_session", token)
+    step_up = (await harness.client.get("/security/verify?next=/security")).text
+    csrf = _one(r'name="csrf_token" value="([^"]+)"', step_up)
+    item_id = _one(r'name="security_info_id" value="([^"]+)"', step_up)
+    sent = await harness.client.post(
+        "/security/verify", data={"csrf_token": csrf, "security_info_id": item_id, "next": ""}
+    )
+    where = "We sent a code to <strong>sa*****@example.com</strong>."
+    assert where in sent.text
+    assert "You can ask for another code in 30 seconds" in sent.text
+    resend = _one(r'action="(/security/verify/ver_[0-9a-f]+/resend)"', sent.text)
+
+    harness.clock.advance(seconds=12)
+    too_soon = await harness.client.post(resend, data={"csrf_token": csrf, "next": ""})
+    assert too_soon.status_code == 429
+    assert where in too_soon.text
+    assert "You can ask for another code in 18 seconds" in too_soon.text
+
+    harness.clock.advance(seconds=19)
+    again = await harness.client.post(resend, data={"csrf_token": csrf, "next": ""})
+    assert again.status_code == 200, again.text
+    assert "We sent a new code." in again.text
+    assert where in again.text
+    assert "You can ask for another code in 30 seconds" in again.text

@@ -110,6 +110,10 @@ def raise_if_invalid(outcome: CheckOutcome) -> None:
     raise InvalidCode(attempts_left=outcome.attempts_left)
 
 
+# The holder's own verifications that "I didn't get a code" resends.
+HOLDER_RESEND_PURPOSES = {Purpose.ADD_INFO, Purpose.STEP_UP, Purpose.REPLACE_INFO}
+
+
 async def load_for_holder(
     uow: UnitOfWork, verification_id: str, account_id: str | None, purposes: set[Purpose]
 ) -> Verification:
@@ -131,11 +135,24 @@ async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -
             uow,
             verification_id,
             account_id,
-            {Purpose.ADD_INFO, Purpose.STEP_UP, Purpose.REPLACE_INFO},
+            HOLDER_RESEND_PURPOSES,
         )
         await resend_in(deps, uow, verification)
         await uow.commit()
     deps.outbox_wakeup()
+    return verification
+
+
+async def peek_for_holder(
+    deps: Deps, account_id: str, verification_id: str
+) -> Verification | None:
+    """The holder's own open verification, read only (for a code page), or None."""
+    async with deps.uow() as uow:
+        verification = await uow.verifications.get(verification_id)
+    if verification is None or verification.account_id != account_id:
+        return None
+    if verification.purpose not in HOLDER_RESEND_PURPOSES:
+        return None
     return verification
 
 

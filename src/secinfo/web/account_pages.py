@@ -73,16 +73,17 @@ async def sign_up(request: Request, form: Form) -> Response:
 
 
 async def _sign_up_code(
-    request: Request, verification_id: str, to: str, **context: Any
+    request: Request, verification_id: str, sent_to: str, **context: Any
 ) -> Response:
+    context.setdefault("to", sent_to)
     return await render(
         request,
         "code.html",
         title="Enter the code to finish signing up",
-        lead=f"We sent a code to {to}." if to else "Enter the code we sent you.",
+        lead="" if context["to"] else "Enter the code we sent you.",
         action="/sign-up/confirm",
         resend_action="/sign-up/resend",
-        hidden={"verification_id": verification_id, "to": to},
+        hidden={"verification_id": verification_id, "to": sent_to},
         **context,
     )
 
@@ -174,7 +175,7 @@ async def _challenge_code(
         request,
         "code.html",
         title="Enter your code",
-        lead="We sent a code to the contact you chose.",
+        lead="Type it here to finish signing in.",
         action=f"/sign-in/challenge/{challenge_id}/verify",
         resend_action=f"/sign-in/challenge/{challenge_id}/resend",
         hidden={"verification_id": verification_id},

@@ -217,6 +217,9 @@ async def replace_resend(request: Request, session: PageSession, form: Form) -> 
             get_deps(request), session.account_id, verification_id
         ),
         partial(_replace_code, request, session, verification_id),
+        partial(
+            verification.peek_for_holder, get_deps(request), session.account_id, verification_id
+        ),
     )
 
 

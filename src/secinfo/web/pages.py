@@ -23,6 +23,7 @@ from starlette.datastructures import FormData
 
 from secinfo.api.dependencies import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
 from secinfo.domain import passwords
+from secinfo.domain.contacts import mask
 from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
 from secinfo.domain.verification import Verification
@@ -295,6 +296,7 @@ def code_context(request: Request, verification: Verification | None) -> dict[st
         context["resend_wait"] = max(int(wait + 0.999), 0)
         context["resend_at"] = available
         context["sends_left"] = max(policy.max_sends - verification.send_attempts, 0)
+        context["to"] = mask(verification.channel, verification.destination)
     return context
 
 
@@ -325,15 +327,18 @@ async def resend_and_show(
     request: Request,
     send: Callable[[], Awaitable[Verification]],
     show: Callable[..., Awaitable[Response]],
+    current: Callable[[], Awaitable[Verification | None]] | None = None,
 ) -> Response:
     """I didn't get a code: send a new one, then show the code page again, either
-    resent or saying why not (for the cool-down, how long to wait)."""
+    resent or saying why not (for the cool-down, how long is left). ``current`` reads
+    the verification when the send is refused, so the page still says where the code
+    went and the time left on its own clock."""
     try:
         sent = await send()
     except DomainError as error:
-        return await show(
-            error=error, status=error_status(error), **resend_refused_context(request, error)
-        )
+        shown = await current() if current is not None else None
+        context = code_context(request, shown) | resend_refused_context(request, error)
+        return await show(error=error, status=error_status(error), **context)
     return await show(resent=True, **code_context(request, sent))
 
 

@@ -178,7 +178,7 @@ async def change_notice(request: Request, change_id: str) -> Response:
 def _cancel_code_page(change_id: str, verification_id: str) -> dict[str, Any]:
     return {
         "title": "Enter the code to cancel the change",
-        "lead": "We sent a code to the contact you chose.",
+        "lead": "Type it here to cancel the request.",
         "action": f"/pending-changes/{change_id}/cancel",
         "resend_action": f"/pending-changes/{change_id}/cancel/resend",
         "hidden": {"verification_id": verification_id},

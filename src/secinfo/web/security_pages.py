@@ -94,7 +94,7 @@ async def _step_up_code(
         "code.html",
         session=session,
         title="Enter the code",
-        lead="We sent a code to the contact you chose. It keeps you verified for a few minutes.",
+        lead="It keeps you verified for a few minutes.",
         action=f"/security/verify/{verification_id}",
         resend_action=f"/security/verify/{verification_id}/resend",
         hidden={"next": next_path},
@@ -154,6 +154,13 @@ async def _resend(request: Request, session: Session, verification_id: str) -> V
     )
 
 
+def _current(request: Request, session: Session, verification_id: str) -> Any:
+    """Reads the holder's verification for a refused resend's page."""
+    return partial(
+        verification.peek_for_holder, get_deps(request), session.account_id, verification_id
+    )
+
+
 @router.post("/verify/{verification_id}/resend")
 async def step_up_resend(
     request: Request, session: PageSession, verification_id: str, form: Form
@@ -163,6 +170,7 @@ async def step_up_resend(
         request,
         lambda: _resend(request, session, verification_id),
         partial(_step_up_code, request, session, verification_id, next_path),
+        _current(request, session, verification_id),
     )
 
 
@@ -316,6 +324,7 @@ async def add_resend(request: Request, item_id: str, form: Form) -> Response:
         request,
         lambda: _resend(request, session, verification_id),
         partial(_add_code, request, session, item_id, verification_id),
+        _current(request, session, verification_id),
     )
 
 
