@@ -3,6 +3,8 @@ the brute-force bound and enumeration resistance."""
 
 from __future__ import annotations
 
+import re
+
 import secrets
 import statistics
 import time
@@ -76,6 +78,10 @@ def assert_refused_by(response: httpx.Response, limit: str) -> None:
     assert error["code"] == "rate_limited"
     assert error["limit"] == limit
     assert int(response.headers["Retry-After"]) >= 1
+    # The message says when, in words a person reads ("try again in 54 minutes").
+    assert re.search(r"(try again in|wait) \d+ (second|minute|hour|day)s?", error["message"]), (
+        error["message"]
+    )
 
 
 @pytest.fixture

@@ -39,3 +39,14 @@ def test_production_refuses_to_start_without_a_public_url(tmp_path: Path) -> Non
             data_dir=tmp_path,
         )
     assert "SECINFO_PUBLIC_URL" in str(refused.value)
+
+
+def test_a_wait_is_said_in_the_largest_unit_rounded_up() -> None:
+    from secinfo.adapters.ratelimit.limiter import wait_in_words
+
+    assert wait_in_words(1) == "1 second"
+    assert wait_in_words(45) == "45 seconds"
+    assert wait_in_words(3240) == "54 minutes"
+    assert wait_in_words(3241) == "55 minutes"  # never shorter than the real wait
+    assert wait_in_words(7200) == "2 hours"
+    assert wait_in_words(3 * 86400) == "3 days"

@@ -143,9 +143,7 @@ async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -
     return verification
 
 
-async def peek_for_holder(
-    deps: Deps, account_id: str, verification_id: str
-) -> Verification | None:
+async def peek_for_holder(deps: Deps, account_id: str, verification_id: str) -> Verification | None:
     """The holder's own open verification, read only (for a code page), or None."""
     async with deps.uow() as uow:
         verification = await uow.verifications.get(verification_id)

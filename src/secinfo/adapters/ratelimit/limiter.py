@@ -82,11 +82,12 @@ class LimitsRateLimiter:
                 if not await self.strategy.hit(item, name, key):
                     stats = await self.strategy.get_window_stats(item, name, key)
                     self._refused(name)
+                    retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
                     raise TooManyRequests(
                         f"Too many requests ({self.table[name].description}: {item}); "
-                        "try again later.",
+                        f"try again in {wait_in_words(retry_after)}.",
                         limit=name,
-                        retry_after=max(int(stats.reset_time - time.time()) + 1, 1),
+                        retry_after=retry_after,
                     )
         except StorageError as error:
             self._outage(name, error)
@@ -99,11 +100,12 @@ class LimitsRateLimiter:
                 if not await self.strategy.test(item, name, key):
                     stats = await self.strategy.get_window_stats(item, name, key)
                     self._refused(name)
+                    retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
                     raise TooManyRequests(
-                        f"Too many requests ({self.table[name].description}); "
-                        "wait, then start a new verification.",
+                        f"Too many requests ({self.table[name].description}); wait "
+                        f"{wait_in_words(retry_after)}, then start a new verification.",
                         limit=name,
-                        retry_after=max(int(stats.reset_time - time.time()) + 1, 1),
+                        retry_after=retry_after,
                     )
         except StorageError as error:
             self._outage(name, error)
@@ -174,3 +176,12 @@ def redis_limiter(
         key_secret=key_secret,
         **options,  # type: ignore[arg-type]
     )
+
+
+def wait_in_words(seconds: int) -> str:
+    """``3240`` -> "54 minutes": how long to wait, rounded up, in the largest unit."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size * (2 if unit != "minute" else 1):
+            count = -(-seconds // size)
+            return f"{count} {unit}s" if count != 1 else f"1 {unit}"
+    return f"{seconds} seconds" if seconds != 1 else "1 second"
