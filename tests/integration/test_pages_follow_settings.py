@@ -54,3 +54,17 @@ async def test_password_fields_state_the_one_rule(database_url: str, tmp_path: P
         )
         assert seven.json()["error"]["code"] == "weak_password"
         assert "at least 8 characters" in seven.json()["error"]["message"]
+
+
+async def test_a_new_account_is_greeted_and_asked_for_a_second_way(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running_app(database_url, tmp_path) as harness:
+        token = await harness.sign_up("wendy@example.com")
+        harness.client.cookies.set("secinfo_session", token)
+        welcome = (await harness.client.get("/security?welcome=1")).text
+        assert "Welcome to secinfo, your account is ready" in welcome
+        assert "we*****@example.com is your only way to prove it" in welcome
+        assert 'href="/security/add">Add a second way to verify' in welcome
+        plain = (await harness.client.get("/security")).text
+        assert "Welcome to" not in plain

@@ -70,6 +70,7 @@ async def security_basics(request: Request, session: PageSession) -> Response:
         items=items,
         two_step=await account_security.two_step_enabled(deps, session.account_id),
         privileged=is_privileged(request, session),
+        welcome=request.query_params.get("welcome") == "1",
     )
 
 
