@@ -283,3 +283,62 @@ async def test_two_workers_complete_each_due_change_exactly_once(
             if "time to enter new security info" in message["subject"]
         ]
         assert len(ended) == 1
+
+
+async def test_a_password_reset_while_a_replacement_waits_needs_an_old_contact(
+    harness: Harness,
+) -> None:
+    """Recovery stays open during a waiting period (the holder locked out of the password
+    must be able to get in and cancel), but only the old contacts prove it: the contact
+    registered by "I don't have any of these" counts only once the period has ended.
+    The change keeps waiting; a signed-in password change stays frozen."""
+    token = await harness.sign_up(EMAIL, PASSWORD)
+    started = await harness.client.post(
+        "/v1/me/security-info/replace",
+        json={"kind": "phone", "value": "+1 415 555 0177"},
+        headers=auth(token),
+    )
+    await harness.client.post(
+        "/v1/me/security-info/replace/confirm",
+        json={
+            "verification_id": started.json()["verification"]["id"],
+            "code": await harness.latest_code("+14155550177"),
+        },
+        headers=auth(token),
+    )
+    change = (await harness.client.get("/v1/me/pending-change", headers=auth(token))).json()
+    assert change["status"] == "pending"
+
+    recovery = (await harness.client.post("/v1/recovery", json={"sign_in_name": EMAIL})).json()
+    assert [contact["channel"] for contact in recovery["contacts"]] == ["email"]
+    base = f"/v1/recovery/{recovery['recovery_id']}"
+    sent = await harness.client.post(
+        f"{base}/send",
+        json={"contact_id": recovery["contacts"][0]["contact_id"], "contact": EMAIL},
+    )
+    verified = await harness.client.post(
+        f"{base}/verify",
+        json={
+            "verification_id": sent.json()["verification_id"],
+            "code": await harness.latest_code(EMAIL),
+        },
+    )
+    assert verified.json() == {"proofs_left": 0}
+    reset = await harness.client.post(f"{base}/reset", json={"new_password": "a new passphrase 2"})
+    assert reset.status_code == 204, reset.text
+
+    signed_in = await harness.client.post(
+        "/v1/sessions", json={"sign_in_name": EMAIL, "password": "a new passphrase 2"}
+    )
+    assert signed_in.status_code == 201, signed_in.text
+    fresh = signed_in.json()["token"]
+    still = (await harness.client.get("/v1/me/pending-change", headers=auth(fresh))).json()
+    assert still["id"] == change["id"] and still["status"] == "pending"
+    await harness.step_up(fresh, EMAIL)
+    frozen = await harness.client.post(
+        "/v1/me/password",
+        json={"current_password": "a new passphrase 2", "new_password": "a third passphrase 3"},
+        headers=auth(fresh),
+    )
+    assert frozen.status_code == 409
+    assert frozen.json()["error"]["code"] == "security_info_change_pending"
