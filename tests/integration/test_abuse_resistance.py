@@ -4,7 +4,6 @@ the brute-force bound and enumeration resistance."""
 from __future__ import annotations
 
 import re
-
 import secrets
 import statistics
 import time

@@ -43,34 +43,34 @@ async def test_mounted_in_another_fastapi_app(database_url: str, tmp_path: Path)
     shop.mount("/", identity)  # last: the host's own routes come first
 
     transport = httpx.ASGITransport(app=shop, client=("203.0.113.9", 5000))
-    async with shop.router.lifespan_context(shop):
-        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
-            assert (await client.get("/shop/hello")).json() == {"hello": "shop"}
-            started = await client.post(
-                "/v1/accounts",
-                json={"sign_in_name": "ivy@example.com", "password": "a long passphrase 1"},
-            )
-            assert started.status_code == 202, started.text
-            # The in-process delivery loop (from the lifespan) fills the mailbox.
-            for _ in range(100):
-                found = (
-                    await client.get("/dev/mailbox.json", params={"to": "ivy@example.com"})
-                ).json()["messages"]
-                if found:
-                    break
-                await secinfo.deliverer.deliver_due()
-            confirmed = await client.post(
-                "/v1/accounts/confirm",
-                json={
-                    "verification_id": started.json()["verification_id"],
-                    "code": code_in(found[0]["body"]),
-                },
-            )
-            assert confirmed.status_code == 201, confirmed.text
-            page = await client.get("/sign-in")
-            assert page.status_code == 200 and "<form" in page.text
-            missing = await client.get("/v1/nothing-here")
-            assert missing.json()["error"]["code"] == "not_found"
+    client = httpx.AsyncClient(transport=transport, base_url="http://shop.test")
+    async with shop.router.lifespan_context(shop), client:
+        assert (await client.get("/shop/hello")).json() == {"hello": "shop"}
+        started = await client.post(
+            "/v1/accounts",
+            json={"sign_in_name": "ivy@example.com", "password": "a long passphrase 1"},
+        )
+        assert started.status_code == 202, started.text
+        # The in-process delivery loop (from the lifespan) fills the mailbox.
+        for _ in range(100):
+            found = (
+                await client.get("/dev/mailbox.json", params={"to": "ivy@example.com"})
+            ).json()["messages"]
+            if found:
+                break
+            await secinfo.deliverer.deliver_due()
+        confirmed = await client.post(
+            "/v1/accounts/confirm",
+            json={
+                "verification_id": started.json()["verification_id"],
+                "code": code_in(found[0]["body"]),
+            },
+        )
+        assert confirmed.status_code == 201, confirmed.text
+        page = await client.get("/sign-in")
+        assert page.status_code == 200 and "<form" in page.text
+        missing = await client.get("/v1/nothing-here")
+        assert missing.json()["error"]["code"] == "not_found"
 
 
 async def test_services_called_from_python(database_url: str, tmp_path: Path) -> None:
