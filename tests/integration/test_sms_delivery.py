@@ -174,7 +174,7 @@ async def test_generic_webhook_with_a_json_template_and_headers(
         assert call.headers["X-Api-Key"] == "hook-key"
         sent = json.loads(call.body)
         assert sent["message"]["recipient"] == PHONE
-        assert sent["message"]["text"].startswith("secinfo: 428913 is your code")
+        assert sent["message"]["text"].startswith("secinfo: 428913 is your verification code")
         assert "\n\n@localhost #428913" in sent["message"]["text"]  # JSON-escaped newlines
         assert sent["ref"] == message_id
         assert sent["from"] == "Example"
