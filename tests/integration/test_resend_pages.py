@@ -97,3 +97,17 @@ async def test_a_code_page_after_a_resend_still_says_where_the_code_went(
     assert "We sent a new code." in again.text
     assert where in again.text
     assert "You can ask for another code in 30 seconds" in again.text
+
+
+async def test_the_add_code_page_names_the_new_contact(harness: Harness) -> None:
+    token = await harness.sign_up("abe@example.com")
+    await harness.step_up(token, "abe@example.com")
+    harness.client.cookies.set("secinfo_session", token)
+    form = (await harness.client.get("/security/add")).text
+    csrf = _one(r'name="csrf_token" value="([^"]+)"', form)
+    added = await harness.client.post(
+        "/security/add",
+        data={"csrf_token": csrf, "kind": "phone", "value": "+1 415 555 0123", "label": ""},
+    )
+    assert added.status_code == 200, added.text
+    assert "We sent a code to <strong>*********23</strong>." in added.text

@@ -50,3 +50,16 @@ def test_a_wait_is_said_in_the_largest_unit_rounded_up() -> None:
     assert wait_in_words(3241) == "55 minutes"  # never shorter than the real wait
     assert wait_in_words(7200) == "2 hours"
     assert wait_in_words(3 * 86400) == "3 days"
+
+
+def test_periods_are_worded_for_pages() -> None:
+    from datetime import timedelta
+
+    from secinfo.web.pages import duration
+
+    assert duration(timedelta(days=30)) == "30 days"
+    assert duration(timedelta(hours=24)) == "24 hours"  # as people say it
+    assert duration(timedelta(days=14)) == "14 days"
+    assert duration(timedelta(minutes=10)) == "10 minutes"
+    assert duration(timedelta(hours=1)) == "1 hour"
+    assert duration(timedelta(hours=36)) == "36 hours"

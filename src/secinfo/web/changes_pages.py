@@ -249,7 +249,6 @@ async def replace(request: Request, session: PageSession, form: Form) -> Respons
         request,
         session,
         started.verification.id,
-        to=started.item.masked,
         **code_context(request, started.verification),
     )
 

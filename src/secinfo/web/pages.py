@@ -78,8 +78,9 @@ NOTICES = {
 def duration(value: timedelta) -> str:
     """``timedelta(days=30)`` -> "30 days"; the largest whole unit that fits."""
     seconds = int(value.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
+    # Days from two days up ("24 hours", "7 days"), else hours, else minutes.
+    for unit, size, least in (("day", 86400, 2), ("hour", 3600, 1), ("minute", 60, 1)):
+        if seconds >= size * least and seconds % size == 0:
             count = seconds // size
             return f"{count} {unit}{'' if count == 1 else 's'}"
     if seconds >= 3600:

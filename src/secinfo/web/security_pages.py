@@ -229,7 +229,6 @@ async def add(request: Request, session: PageSession, form: Form) -> Response:
         session,
         started.item.id,
         started.verification.id,
-        to=started.item.masked,
         **code_context(request, started.verification),
     )
 
