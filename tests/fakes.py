@@ -39,6 +39,7 @@ from secinfo.domain.model import (
     SignInChallenge,
 )
 from secinfo.domain.verification import Status, Verification
+from secinfo.ports import RateLimiter
 from secinfo.services import accounts, signin
 from secinfo.services import step_up as step_up_service
 from secinfo.services.accounts import NewSession
@@ -771,6 +772,25 @@ class Wakeups:
         self.count += 1
 
 
+class NoLimits:
+    """A limiter that allows everything: a unit-test stand-in, never a default."""
+
+    async def hit(self, name: str, key: str) -> None:
+        return None
+
+    async def check(self, name: str, key: str) -> None:
+        return None
+
+    async def clear(self, name: str, key: str) -> None:
+        return None
+
+    async def incr(self, key: str, expiry_seconds: int) -> int:
+        return 0
+
+    async def get(self, key: str) -> int:
+        return 0
+
+
 def make_deps(
     *,
     uow: FakeUnitOfWorkFactory | None = None,
@@ -778,14 +798,18 @@ def make_deps(
     passwords: FakePasswords | None = None,
     config: ServiceConfig | None = None,
     outbox_wakeup: Callable[[], None] | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Deps:
-    """Services wired to in-memory fakes and the real (pure) template renderer."""
+    """Services wired to in-memory fakes and the real (pure) template renderer.
+    Limits are off unless a test passes a limiter: the unit tests check rules that are
+    not limits (the limits have their own tests on the real limiter)."""
     return Deps(
         uow=uow or FakeUnitOfWorkFactory(),
         clock=clock or FakeClock(),
         passwords=passwords or FakePasswords(),
         codes=CodeHasher(CODE_SECRET),
         renderer=JinjaRenderer(),
+        limiter=limiter or NoLimits(),
         config=config or ServiceConfig(),
         outbox_wakeup=outbox_wakeup or Wakeups(),
     )

@@ -63,3 +63,34 @@ def test_periods_are_worded_for_pages() -> None:
     assert duration(timedelta(minutes=10)) == "10 minutes"
     assert duration(timedelta(hours=1)) == "1 hour"
     assert duration(timedelta(hours=36)) == "36 hours"
+
+
+def test_services_never_run_without_limits(tmp_path: Path) -> None:
+    """Deps has no default limiter to forget; the built one is the real limiter."""
+    import asyncio
+    import dataclasses
+
+    from secinfo.bootstrap import build
+    from secinfo.domain.errors import TooManyRequests
+    from secinfo.services.deps import Deps
+
+    limiter_field = next(f for f in dataclasses.fields(Deps) if f.name == "limiter")
+    assert limiter_field.default is dataclasses.MISSING
+    assert limiter_field.default_factory is dataclasses.MISSING
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path}/x.db",
+        rate_limits={"code.send.destination": "1/minute"},
+    )
+
+    async def twice() -> None:
+        app = build(settings)
+        try:
+            await app.deps.limiter.hit("code.send.destination", "someone@example.com")
+            with pytest.raises(TooManyRequests):
+                await app.deps.limiter.hit("code.send.destination", "someone@example.com")
+        finally:
+            await app.close()
+
+    asyncio.run(twice())

@@ -39,25 +39,6 @@ class ServiceConfig:
     pumping: PumpingPolicy = field(default_factory=PumpingPolicy)
 
 
-class NoLimits:
-    """A limiter that allows everything: for unit tests of rules that are not limits."""
-
-    async def hit(self, name: str, key: str) -> None:
-        return None
-
-    async def check(self, name: str, key: str) -> None:
-        return None
-
-    async def clear(self, name: str, key: str) -> None:
-        return None
-
-    async def incr(self, key: str, expiry_seconds: int) -> int:
-        return 0
-
-    async def get(self, key: str) -> int:
-        return 0
-
-
 class UnknownCountries:
     """The default IP→country lookup when no database is configured."""
 
@@ -72,9 +53,12 @@ class Deps:
     passwords: PasswordHasher
     codes: CodeHasher
     renderer: MessageRenderer
+    # No default: a library user who built Deps without a limiter would have no limits
+    # and no SMS-pumping guard. ``bootstrap.build`` passes the configured one (in memory
+    # or Redis); tests pass their stand-in explicitly.
+    limiter: RateLimiter
     config: ServiceConfig = field(default_factory=ServiceConfig)
     countries: CountryLookup = field(default_factory=UnknownCountries)
-    limiter: RateLimiter = field(default_factory=NoLimits)
     # Called after a commit that queued messages, to wake an in-process delivery loop.
     outbox_wakeup: Callable[[], None] = lambda: None
 
