@@ -69,7 +69,10 @@ def service_config(settings: Settings) -> ServiceConfig:
             length=timedelta(days=settings.waiting_period_days),
             reminder_every=timedelta(days=settings.waiting_reminder_days),
         ),
-        sign_in=SignInPolicy(inactivity=timedelta(days=settings.inactivity_days)),
+        sign_in=SignInPolicy(
+            inactivity=timedelta(days=settings.inactivity_days),
+            challenge_ttl=timedelta(minutes=settings.challenge_ttl_minutes),
+        ),
         reconfirm=ReconfirmPolicy(
             period=timedelta(days=settings.reconfirm_days),
             skip_for=timedelta(hours=settings.reconfirm_skip_hours),

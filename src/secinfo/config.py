@@ -10,11 +10,30 @@ import json
 import os
 import secrets
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from secinfo.domain.pumping import PumpingPolicy
+from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
+from secinfo.domain.verification import CodePolicy
+from secinfo.services.deps import ServiceConfig
+
+# Every default is stated once, in the policy objects the services use; a setting only
+# overrides it (and its bounds say what may be set).
+_CODES = CodePolicy()
+_SERVICE = ServiceConfig()
+_WAITING = WaitingPeriodPolicy()
+_SIGN_IN = SignInPolicy()
+_RECONFIRM = ReconfirmPolicy()
+_PUMPING = PumpingPolicy()
+
+
+def _seconds(value: timedelta) -> int:
+    return int(value.total_seconds())
 
 
 class ConfigError(Exception):
@@ -39,18 +58,18 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    product_name: str = Field("secinfo", min_length=1, max_length=40)
-    web_domain: str = Field("localhost", min_length=1, max_length=253)
+    product_name: str = Field(_SERVICE.product_name, min_length=1, max_length=40)
+    web_domain: str = Field(_SERVICE.web_domain, min_length=1, max_length=253)
     template_dir: Path | None = None
 
-    code_length: int = Field(6, ge=4, le=10)
-    code_alphanumeric: bool = False
-    code_ttl_seconds: int = Field(600, ge=60, le=86400)
-    code_max_checks: int = Field(5, ge=1, le=20)
-    code_max_sends: int = Field(5, ge=1, le=20)
-    resend_cooldown_seconds: int = Field(30, ge=0, le=3600)
-    step_up_window_seconds: int = Field(600, ge=60, le=86400)
-    session_ttl_days: int = Field(30, ge=1, le=365)
+    code_length: int = Field(_CODES.length, ge=4, le=10)
+    code_alphanumeric: bool = _CODES.alphanumeric
+    code_ttl_seconds: int = Field(_seconds(_CODES.ttl), ge=60, le=86400)
+    code_max_checks: int = Field(_CODES.max_checks, ge=1, le=20)
+    code_max_sends: int = Field(_CODES.max_sends, ge=1, le=20)
+    resend_cooldown_seconds: int = Field(_seconds(_CODES.resend_cooldown), ge=0, le=3600)
+    step_up_window_seconds: int = Field(_seconds(_SERVICE.step_up_window), ge=60, le=86400)
+    session_ttl_days: int = Field(_SERVICE.session_ttl.days, ge=1, le=365)
 
     # Waiting periods, sign-in risk, reconfirmation, activity (§5, §6, §8).
     public_url: str | None = Field(
@@ -58,13 +77,19 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
         description="Where the pages live (links in notices). Development: http://HOST:PORT.",
     )
-    waiting_period_days: float = Field(30, gt=0, le=365)
-    waiting_reminder_days: float = Field(7, gt=0, le=365)
-    inactivity_days: int = Field(90, ge=1, le=3650)
-    reconfirm_days: int = Field(365, ge=1, le=3650)
-    reconfirm_skip_hours: int = Field(24, ge=1, le=720)
-    reconfirm_grace_days: int = Field(7, ge=0, le=365)
-    activity_retention_days: int = Field(30, ge=1, le=3650)
+    waiting_period_days: float = Field(_WAITING.length.days, gt=0, le=365)
+    waiting_reminder_days: float = Field(_WAITING.reminder_every.days, gt=0, le=365)
+    inactivity_days: int = Field(_SIGN_IN.inactivity.days, ge=1, le=3650)
+    challenge_ttl_minutes: int = Field(
+        _seconds(_SIGN_IN.challenge_ttl) // 60,
+        ge=1,
+        le=1440,
+        description="How long a sign-in challenge (the code step) stays open.",
+    )
+    reconfirm_days: int = Field(_RECONFIRM.period.days, ge=1, le=3650)
+    reconfirm_skip_hours: int = Field(_seconds(_RECONFIRM.skip_for) // 3600, ge=1, le=720)
+    reconfirm_grace_days: int = Field(_RECONFIRM.grace.days, ge=0, le=365)
+    activity_retention_days: int = Field(_SERVICE.activity_retention.days, ge=1, le=3650)
     geoip_csv: Path | None = Field(None, description="CSV of network,country for IP → country.")
     jobs_interval_seconds: float = Field(30, gt=0, le=3600)
 
@@ -78,12 +103,12 @@ class Settings(BaseSettings):
     rate_limit_outage: Literal["refuse_sends", "refuse_all", "allow_all"] = "refuse_sends"
     sms_allowed_countries: str = Field("", description="Comma-separated ISO codes; empty: all.")
     sms_denied_countries: str = ""
-    sms_refuse_voip: bool = False
-    pumping_window_minutes: int = Field(60, ge=1, le=10080)
-    pumping_min_sends: int = Field(20, ge=1, le=100000)
-    pumping_min_conversion: float = Field(0.2, ge=0, le=1)
-    pumping_block_hours: float = Field(12, gt=0, le=720)
-    pumping_prefix_digits: int = Field(4, ge=1, le=10)
+    sms_refuse_voip: bool = _PUMPING.refuse_voip
+    pumping_window_minutes: int = Field(_seconds(_PUMPING.window) // 60, ge=1, le=10080)
+    pumping_min_sends: int = Field(_PUMPING.min_sends, ge=1, le=100000)
+    pumping_min_conversion: float = Field(_PUMPING.min_conversion, ge=0, le=1)
+    pumping_block_hours: float = Field(_seconds(_PUMPING.block_for) / 3600, gt=0, le=720)
+    pumping_prefix_digits: int = Field(_PUMPING.prefix_digits, ge=1, le=10)
 
     @field_validator("rate_limits")
     @classmethod

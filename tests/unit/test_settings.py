@@ -94,3 +94,23 @@ def test_services_never_run_without_limits(tmp_path: Path) -> None:
             await app.close()
 
     asyncio.run(twice())
+
+
+def test_the_settings_defaults_are_the_policies_defaults(tmp_path: Path) -> None:
+    """One place states each default: unset settings give exactly the services' own
+    policy objects, so the two cannot drift apart."""
+    from secinfo.services.deps import ServiceConfig
+
+    defaults = ServiceConfig()
+    built = service_config(load_settings(data_dir=tmp_path, public_url=defaults.public_url))
+    assert built == defaults
+
+
+def test_the_sign_in_challenge_lifetime_can_be_set(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    settings = load_settings(data_dir=tmp_path, challenge_ttl_minutes=5)
+    assert service_config(settings).sign_in.challenge_ttl == timedelta(minutes=5)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(data_dir=tmp_path, challenge_ttl_minutes=0)
+    assert "SECINFO_CHALLENGE_TTL_MINUTES" in str(refused.value)
