@@ -21,7 +21,7 @@ import anyio
 
 from secinfo.adapters.delivery.templates import JinjaRenderer
 from secinfo.domain.codes import CodeHasher
-from secinfo.domain.contacts import Channel
+from secinfo.domain.contacts import Channel, contact_key
 from secinfo.domain.model import (
     Account,
     ActivityEvent,
@@ -309,11 +309,17 @@ class FakeSecurityInfo:
         return sorted(items, key=lambda item: (item.added_at, item.id))
 
     async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
-        """Like SQL: switched on and not pending; a removed item may still be a name."""
-        for item in self.table.rows():
-            if item.value == value and item.sign_in and item.state is not InfoState.PENDING:
-                return item
-        return None
+        """Like SQL: switched on and not pending, compared on the contact key (the exact
+        spelling first); a removed item may still be a name."""
+        names = [
+            item
+            for item in self.table.rows()
+            if contact_key(item.value) == contact_key(value)
+            and item.sign_in
+            and item.state is not InfoState.PENDING
+        ]
+        names.sort(key=lambda item: item.value != value)
+        return names[0] if names else None
 
     async def list_sign_in_names(self, account_id: str) -> list[SecurityInfo]:
         names = [

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from secinfo.adapters.migrations import migrate as run_migrations
 from secinfo.bootstrap import App, build
+from secinfo.cli_accounts import accounts_cli
 from secinfo.cli_fraud import fraud_cli
 from secinfo.cli_outbox import outbox_cli
 from secinfo.config import ConfigError, Settings, load_settings
@@ -26,6 +27,7 @@ apikey_cli = typer.Typer(help="Integrator API keys.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(outbox_cli, name="outbox")
 cli.add_typer(fraud_cli, name="fraud")
+cli.add_typer(accounts_cli, name="accounts")
 console = Console()
 T = TypeVar("T")
 

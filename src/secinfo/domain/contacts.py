@@ -1,13 +1,20 @@
 """Contact points: parse, normalise and mask emails and phone numbers.
 
-Emails keep their local part as typed and get an IDNA-encoded, case-folded domain;
-phones are stored in E.164. Masking follows the help article: a phone shows only its
-last two digits, an email the first two characters of its local part.
+Emails keep their local part as typed (for display and sending) and get an IDNA-encoded,
+lower-case domain; phones are stored in E.164. One mailbox is one mailbox: contacts are
+compared, looked up and rate-limited on their *key* (``contact_key``), the local part
+NFKC-normalised and case-folded, so ``Victim@x``, ``VICTIM@x`` and ``vIctim@x`` are one
+sign-in name with one set of counters. Local parts that only look like another one are
+refused: compatibility forms (full-width letters, ligatures) and letters of more than one
+of the look-alike scripts (a Cyrillic "a", U+0430, among Latin letters). Masking follows the help
+article: a phone shows only its last two digits, an email the first two characters of
+its local part.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 
 import phonenumbers
@@ -40,8 +47,48 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError as error:
         raise InvalidEmail(f"That email address is not valid: {error}") from None
     local, domain = result.normalized.rsplit("@", 1)
+    _refuse_look_alikes(local)
     ascii_domain = result.ascii_domain or domain
     return f"{local}@{ascii_domain.lower()}"
+
+
+# Scripts whose letters pass for one another (Latin a, Cyrillic U+0430, Greek U+03B1...).
+LOOK_ALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
+def _script(character: str) -> str:
+    return unicodedata.name(character, "UNKNOWN").split(" ")[0]
+
+
+def _refuse_look_alikes(local: str) -> None:
+    if unicodedata.normalize("NFKC", local) != local:
+        raise InvalidEmail(
+            "That email address holds full-width or other compatibility characters; type "
+            "it with ordinary letters and digits."
+        )
+    scripts = {_script(character) for character in local if character.isalpha()}
+    if len(scripts & LOOK_ALIKE_SCRIPTS) > 1:
+        raise InvalidEmail(
+            "That email address mixes letters of different alphabets (such as Latin and "
+            "Cyrillic) that look alike; type it in one alphabet."
+        )
+
+
+def email_key(email: str) -> str:
+    """The form an email is compared and keyed on: the local part NFKC-normalised and
+    case-folded, the domain lower case (``Alice@Example.com`` -> ``alice@example.com``)."""
+    local, _, domain = email.rpartition("@")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", local).casefold())
+    return f"{folded}@{domain.lower()}"
+
+
+def contact_key(value: str) -> str:
+    """The key of a normalised contact: an email's folded form, a phone's E.164 itself."""
+    return email_key(value) if "@" in value else value
+
+
+def same_contact(first: str, second: str) -> bool:
+    return contact_key(first) == contact_key(second)
 
 
 def normalize_phone(raw: str, default_region: str | None = None) -> str:

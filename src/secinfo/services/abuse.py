@@ -14,7 +14,7 @@ from contextvars import ContextVar
 import structlog
 
 from secinfo import metrics
-from secinfo.domain.contacts import Channel
+from secinfo.domain.contacts import Channel, contact_key
 from secinfo.domain.errors import DestinationNotAllowed, TooManyRequests
 from secinfo.domain.limits import client_network
 from secinfo.domain.model import PrefixBlock
@@ -33,7 +33,8 @@ async def before_send(
 ) -> NumberFacts | None:
     """Refuse a send over a limit or to a number pumping uses; return the number's facts."""
     limiter = deps.limiter
-    await limiter.hit("code.send.destination", verification.destination)
+    # One mailbox, one counter: keyed on the folded form, not the spelling typed.
+    await limiter.hit("code.send.destination", contact_key(verification.destination))
     if verification.account_id:
         await limiter.hit("code.send.account", verification.account_id)
     network = client_network(CLIENT_IP.get())
@@ -96,7 +97,7 @@ async def after_send(
 
 
 def _subject(verification: Verification) -> str:
-    return verification.account_id or f"destination:{verification.destination}"
+    return verification.account_id or f"destination:{contact_key(verification.destination)}"
 
 
 async def before_check(deps: Deps, verification: Verification) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from secinfo.domain.contacts import Channel, mask, normalize_contact
+from secinfo.domain.contacts import Channel, contact_key, mask, normalize_contact
 from secinfo.domain.errors import DomainError, NotFound, RecoveryProofMissing
 from secinfo.domain.events import EventTag
 from secinfo.domain.limits import client_network
@@ -55,7 +55,7 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
     network = client_network(context.ip)
     if network:
         await deps.limiter.hit("recovery.ip", network)
-    await deps.limiter.hit("recovery.name", value)
+    await deps.limiter.hit("recovery.name", contact_key(value))
     now = deps.clock.now()
     async with deps.uow() as uow:
         # The same statements run for unknown names (against an id that never exists),
@@ -119,7 +119,7 @@ async def send_code(
         matches = (
             item is not None
             and item.can_receive_codes
-            and hmac.compare_digest(item.value.encode(), typed.encode())
+            and hmac.compare_digest(contact_key(item.value).encode(), contact_key(typed).encode())
             and item.id not in recovery.proven_item_ids
         )
         verification = codes.new_verification(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from secinfo.domain.contacts import Channel
+from secinfo.domain.contacts import Channel, same_contact
 from secinfo.domain.errors import (
     AlreadyRegistered,
     InvalidInput,
@@ -118,7 +118,9 @@ async def add(
         if any(item.can_receive_codes for item in items):
             require_privileged(deps, session)
         await ensure_unfrozen(uow, session.account_id)
-        same = [item for item in items if item.kind is kind and item.value == normalized]
+        same = [
+            item for item in items if item.kind is kind and same_contact(item.value, normalized)
+        ]
         if any(item.state is not InfoState.PENDING for item in same):
             raise AlreadyRegistered()
         if len(items) - len(same) >= MAX_ITEMS_PER_ACCOUNT:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from secinfo.domain.codes import token_hash
-from secinfo.domain.contacts import normalize_contact
+from secinfo.domain.contacts import contact_key, normalize_contact
 from secinfo.domain.errors import (
     ChallengeNotFound,
     CodeNotSupported,
@@ -80,7 +80,9 @@ async def _check_password(
     network = client_network(context.ip)
     if network:
         await deps.limiter.hit("sign_in.ip", network)
-    await deps.limiter.hit("sign_in.name", value or sign_in_name.strip().casefold()[:320])
+    await deps.limiter.hit(
+        "sign_in.name", contact_key(value) if value else sign_in_name.strip().casefold()[:320]
+    )
     async with deps.uow() as uow:
         # The same statements for unknown names (an id that never exists): equal timing.
         item = await uow.security_info.find_sign_in_name(value or "")

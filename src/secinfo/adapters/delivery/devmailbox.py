@@ -54,7 +54,11 @@ class DevMailbox:
             .limit(limit)
         )
         if to and to.strip():
-            query = query.where(dev_mailbox.c.destination == recipient(to))
+            wanted = recipient(to)
+            if "@" in wanted:  # one mailbox whatever the case it was written in
+                query = query.where(sa.func.lower(dev_mailbox.c.destination) == wanted.lower())
+            else:
+                query = query.where(dev_mailbox.c.destination == wanted)
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [

@@ -19,7 +19,7 @@ from secinfo.adapters.sql.tables import (
     sessions,
     verifications,
 )
-from secinfo.domain.contacts import Channel
+from secinfo.domain.contacts import Channel, contact_key
 from secinfo.domain.errors import Conflict
 from secinfo.domain.model import (
     Account,
@@ -89,6 +89,7 @@ class SqlAccounts:
 
 def _security_info(row: sa.Row[Any]) -> SecurityInfo:
     values = _fields(row)
+    values.pop("value_key", None)  # derived from the value; kept for lookups only
     values["kind"] = InfoKind(values["kind"])
     values["state"] = InfoState(values["state"])
     return SecurityInfo(**values)
@@ -115,7 +116,10 @@ class SqlSecurityInfo:
         }
 
     async def add(self, item: SecurityInfo) -> None:
-        await self.connection.execute(security_info.insert().values(self._values(item)))
+        # The key is written once: an update never rewrites it (a row marked as an old
+        # case-duplicate keeps its mark).
+        values = self._values(item) | {"value_key": contact_key(item.value)}
+        await self.connection.execute(security_info.insert().values(values))
 
     async def get(self, item_id: str) -> SecurityInfo | None:
         row = (
@@ -142,13 +146,21 @@ class SqlSecurityInfo:
         return [_security_info(row) for row in rows]
 
     async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
+        """The name whose key is ``value``'s; the exact spelling first (an account that was
+        a case-duplicate before keys existed keeps signing in with its own spelling)."""
         row = (
             await self.connection.execute(
-                security_info.select().where(
-                    security_info.c.value == value,
+                security_info.select()
+                .where(
+                    sa.or_(
+                        security_info.c.value_key == contact_key(value),
+                        security_info.c.value == value,
+                    ),
                     security_info.c.sign_in.is_(True),
                     security_info.c.state != InfoState.PENDING.value,
                 )
+                .order_by(sa.case((security_info.c.value == value, 0), else_=1))
+                .limit(1)
             )
         ).first()
         return _security_info(row) if row else None

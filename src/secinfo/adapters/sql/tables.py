@@ -67,6 +67,10 @@ security_info = sa.Table(
     sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("value", sa.String(320), nullable=False),
+    # contact_key(value): what names are compared on (one mailbox, one name). Rows that
+    # were case-duplicates before the key existed carry "<key>#duplicate:<id>" (see
+    # migration 0005 and `secinfo accounts duplicates`).
+    sa.Column("value_key", sa.String(400)),
     sa.Column("label", sa.String(64)),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("sign_in", sa.Boolean(), nullable=False),
@@ -78,6 +82,13 @@ security_info = sa.Table(
     sa.Index(
         "uq_security_info_sign_in_name",
         "value",
+        unique=True,
+        sqlite_where=sa.text("sign_in = 1 AND state <> 'pending'"),
+        postgresql_where=sa.text("sign_in AND state <> 'pending'"),
+    ),
+    sa.Index(
+        "uq_security_info_sign_in_key",
+        "value_key",
         unique=True,
         sqlite_where=sa.text("sign_in = 1 AND state <> 'pending'"),
         postgresql_where=sa.text("sign_in AND state <> 'pending'"),
