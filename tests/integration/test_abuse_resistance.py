@@ -271,7 +271,13 @@ async def test_a_six_digit_code_cannot_be_guessed_with_every_limit_in_place(
     )
     bound = 5 * per_day / 10**6
     assert per_day == 10
-    assert bound < 1 / 10_000  # 1 in 20,000 a day against one account
+    # 10 sends x 5 checks = 50 guesses in 10^6: 5 in 10^5, 1 in 20,000 a day per
+    # normalised mailbox (the README states this figure).
+    assert bound == 50 / 10**6 == 5 / 10**5 == 1 / 20_000
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "10 sends \u00d7 5 checks a day per normalised mailbox or phone" in readme
+    assert "50 guesses in 10⁶, a success chance of at most 5 in 10⁵ a day (1 in 20,000" in readme
+    assert "5 in 10⁶" not in readme
 
     # And the service enforces it: an attacker hammering one destination is stopped.
     async with running_app(database_url, tmp_path, rate_limits={}) as running:
