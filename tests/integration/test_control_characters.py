@@ -180,4 +180,6 @@ async def test_control_characters_in_page_forms_are_refused(harness: Harness) ->
     ]:
         response = await harness.client.post(path, data=form)
         assert response.status_code == 422, (path, response.status_code, response.text[:200])
+        assert "text/html" in response.headers["content-type"]
+        assert "Check what you typed" in response.text
     assert await row_counts(harness) == before

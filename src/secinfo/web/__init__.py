@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -77,6 +78,25 @@ def _install_error_pages(app: FastAPI) -> None:
     errors: the handlers ``secinfo.api.errors`` installed answer everything else."""
     api_http_error = app.exception_handlers[StarletteHTTPException]
     api_unexpected = app.exception_handlers[Exception]
+    api_invalid = app.exception_handlers[RequestValidationError]
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, error: RequestValidationError) -> Response:
+        # On pages this comes from the edge's control-character check (forms are read
+        # by the pages themselves): a person pasted something text cannot carry.
+        if not is_page_path(request.url.path):
+            return await _answer(api_invalid(request, error))
+        return await render(
+            request,
+            "message.html",
+            status=422,
+            title="Check what you typed",
+            text=(
+                "A field holds a character that cannot be used here (a control or "
+                "text-direction character, often pasted along with the text). Go back, "
+                "type it again and send the form once more."
+            ),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
