@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,54 @@ async def test_metrics_count_refusals_and_codes_by_country(harness: Harness) -> 
     )
     page = (await harness.client.get("/metrics")).text
     assert 'secinfo_codes_sent_total{channel="sms",country="GB"}' in page
+
+
+CHROME_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+async def test_the_activity_page_names_the_item_the_outcome_and_the_device(
+    harness: Harness,
+) -> None:
+    harness.client.headers["user-agent"] = CHROME_ON_WINDOWS
+    token = await harness.sign_up("ada@example.com")
+    await harness.step_up(token, "ada@example.com")
+    added = (
+        await harness.client.post(
+            "/v1/me/security-info",
+            json={"kind": "phone", "value": "+14155550123", "label": "work phone"},
+            headers=auth(token),
+        )
+    ).json()
+    await harness.client.post(
+        f"/v1/me/security-info/{added['item']['id']}/verify",
+        json={
+            "verification_id": added["verification"]["id"],
+            "code": await harness.latest_code("+14155550123"),
+        },
+        headers=auth(token),
+    )
+    removed = await harness.client.delete(
+        f"/v1/me/security-info/{added['item']['id']}", headers=auth(token)
+    )
+    assert removed.status_code == 200, removed.text
+    wrong = await harness.client.post(
+        "/v1/sessions", json={"sign_in_name": "ada@example.com", "password": "not the one 9"}
+    )
+    assert wrong.status_code == 401
+
+    harness.client.cookies.set("secinfo_session", token)
+    page = (await harness.client.get("/security/activity")).text
+    events = re.findall(r'<li class="event[^"]*">(.*?)</li>', page, re.S)
+    by_title = {re.search(r"<strong>(.*?)</strong>", event).group(1): event for event in events}
+    removal = by_title["Security info removed"]
+    assert "*********23" in removal and "work phone" in removal
+    addition = by_title["Security info added"]
+    assert "*********23" in addition
+    assert "pending" not in addition and "waiting for its code" not in addition  # verified since
+    failure = by_title["Sign-in with a wrong password"]
+    assert '<span class="badge warn">wrong password</span>' in failure
+    assert "<summary>Chrome on Windows</summary>" in removal
+    assert f'<span class="user-agent">{CHROME_ON_WINDOWS}</span>' in removal  # in full

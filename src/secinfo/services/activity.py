@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from secinfo.domain.events import EventTag
-from secinfo.domain.model import ActivityEvent, RequestContext
+from secinfo.domain.model import ActivityEvent, InfoState, RequestContext, SecurityInfo
 from secinfo.ports import UnitOfWork
 from secinfo.services.deps import Deps, new_id
 
@@ -40,6 +41,39 @@ async def recent(
 ) -> list[ActivityEvent]:
     async with deps.uow() as uow:
         return await uow.activity.list_for_account(account_id, min(max(limit, 1), 200), before)
+
+
+@dataclass(frozen=True)
+class ActivityEntry:
+    """An event as the holder reads it: with the security info it is about, if any
+    (removed items included, so "Security info removed" can say which)."""
+
+    event: ActivityEvent
+    item: SecurityInfo | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The event's outcome as of now: an add that waited for its code and was since
+        verified is no longer "pending"."""
+        item = self.item
+        if self.event.outcome == "pending" and item and item.state is not InfoState.PENDING:
+            return "success"
+        return self.event.outcome
+
+
+async def recent_entries(
+    deps: Deps, account_id: str, limit: int = 50, before: str | None = None
+) -> list[ActivityEntry]:
+    async with deps.uow() as uow:
+        events = await uow.activity.list_for_account(account_id, min(max(limit, 1), 200), before)
+        items: dict[str, SecurityInfo] = {}
+        for item_id in {
+            str(event.details["item_id"]) for event in events if "item_id" in event.details
+        }:
+            item = await uow.security_info.get(item_id)  # removed items too
+            if item is not None and item.account_id == account_id:
+                items[item.id] = item
+    return [ActivityEntry(event, items.get(str(event.details.get("item_id")))) for event in events]
 
 
 async def purge_old(deps: Deps) -> int:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from ua_parser import parse as parse_user_agent
 
 from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, StepUpRequired
@@ -70,18 +71,47 @@ EVENT_TEXT = {
 }
 
 
+# How an event ended, in words; "success" says nothing. Failures are marked as such.
+OUTCOME_TEXT = {
+    "pending": "waiting for its code",
+    "challenged": "a code was asked for",
+    "wrong_password": "wrong password",
+    "wrong_code": "wrong code",
+}
+FAILED_OUTCOMES = frozenset({"wrong_password", "wrong_code"})
+
+
+@lru_cache(maxsize=1024)
+def device_name(user_agent: str | None) -> str:
+    """``Mozilla/5.0 (Windows NT 10.0; …) Chrome/131…`` -> "Chrome on Windows"; a client
+    the parser does not know keeps its first word ("my-backend/1.0")."""
+    if not user_agent:
+        return "Unknown device"
+    parsed = parse_user_agent(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    system = parsed.os.family if parsed.os else None
+    if browser and system and system != "Other":
+        return f"{browser} on {system}"
+    if browser and browser != "Other":
+        return browser
+    return user_agent.split()[0][:40]
+
+
 # -- recent activity and "this wasn't me" ----------------------------------------------------
 @router.get("/activity")
 async def activity_page(request: Request, session: PageSession) -> Response:
     before = request.query_params.get("before") or None
-    events = await activity.recent(get_deps(request), session.account_id, 50, before)
+    entries = await activity.recent_entries(get_deps(request), session.account_id, 50, before)
     return await render(
         request,
         "activity.html",
         session=session,
-        events=events,
+        entries=entries,
         event_text=EVENT_TEXT,
-        next_before=events[-1].id if len(events) == 50 else None,
+        outcome_text=OUTCOME_TEXT,
+        failed_outcomes=FAILED_OUTCOMES,
+        device_name=device_name,
+        next_before=entries[-1].event.id if len(entries) == 50 else None,
     )
 
 
