@@ -68,3 +68,18 @@ async def test_a_new_account_is_greeted_and_asked_for_a_second_way(
         assert 'href="/security/add">Add a second way to verify' in welcome
         plain = (await harness.client.get("/security")).text
         assert "Welcome to" not in plain
+
+
+async def test_page_dates_follow_the_readers_english(database_url: str, tmp_path: Path) -> None:
+    from secinfo.domain.dates import format_moment
+
+    async with running_app(database_url, tmp_path) as harness:
+        token = await harness.sign_up("gil@example.com")
+        harness.client.cookies.set("secinfo_session", token)
+        now = harness.clock.now()
+        british = await harness.client.get(
+            "/security/activity", headers={"accept-language": "en-GB,en;q=0.8"}
+        )
+        assert format_moment(now, "en-GB")[:-10] in british.text  # "2 December 2026,"
+        plain = await harness.client.get("/security/activity")
+        assert format_moment(now, "en")[:-10] in plain.text  # "December 2, 2026,"

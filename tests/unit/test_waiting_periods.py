@@ -31,6 +31,7 @@ from tests.fakes import (
     wrong_code,
 )
 
+from secinfo.domain.dates import format_moment
 from secinfo.domain.errors import (
     InvalidCode,
     NoPendingChange,
@@ -243,7 +244,7 @@ async def test_while_a_change_waits_every_security_change_is_refused_with_its_en
 
     assert refused.value.details["ends_at"] == removing_all.ends_at
     assert refused.value.details["pending_change_id"] == removing_all.id
-    assert f"{removing_all.ends_at:%Y-%m-%d}" in refused.value.message
+    assert format_moment(removing_all.ends_at) in refused.value.message  # "December 2, …"
     assert refused.value.to_dict()["ends_at"] == removing_all.ends_at.isoformat()
     after = {key: (i.state, i.label, i.sign_in) for key, i in store.security_info.items()}
     assert after == items_before

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from secinfo.domain.dates import format_moment
+
 
 class DomainError(Exception):
     """A refusal the caller can understand and act upon."""
@@ -113,7 +115,7 @@ class SecurityInfoChangePending(Conflict):
     def __init__(self, ends_at: datetime, change_id: str) -> None:
         super().__init__(
             "A change to your security info is waiting until "
-            f"{ends_at:%Y-%m-%d %H:%M} UTC. Until then no other change to security settings or "
+            f"{format_moment(ends_at)}. Until then no other change to security settings or "
             "billing info can be made. Cancel the pending change to make changes now.",
             ends_at=ends_at,
             pending_change_id=change_id,

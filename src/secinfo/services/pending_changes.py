@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from secinfo.domain.dates import format_moment
 from secinfo.domain.errors import (
     CodeNotSupported,
     NoPendingChange,
@@ -37,10 +38,10 @@ from secinfo.services.securing import secure_account
 SYSTEM = RequestContext()
 
 
-def _notice_context(deps: Deps, change: PendingChange) -> dict[str, object]:
+def _notice_context(deps: Deps, change: PendingChange, account: Account) -> dict[str, object]:
     return {
         "change_kind": change.kind.value,
-        "ends_at": f"{change.ends_at:%Y-%m-%d %H:%M} UTC",
+        "ends_at": format_moment(change.ends_at, account.locale),
         "cancel_url": f"{deps.config.public_url}/pending-changes/{change.id}",
         "change_id": change.id,
     }
@@ -84,7 +85,7 @@ async def start(
         ends_at=change.ends_at.isoformat(),
     )
     await notify_contacts(
-        deps, uow, account, "pending_change_started", _notice_context(deps, change)
+        deps, uow, account, "pending_change_started", _notice_context(deps, change, account)
     )
     return change
 
@@ -127,7 +128,7 @@ async def cancel_change(
     account = await uow.accounts.get(change.account_id)
     if account is not None:
         await notify_contacts(
-            deps, uow, account, "pending_change_canceled", _notice_context(deps, change)
+            deps, uow, account, "pending_change_canceled", _notice_context(deps, change, account)
         )
         if not_me:
             await secure_account(deps, uow, account, context)
@@ -249,7 +250,7 @@ async def _complete(deps: Deps, uow: UnitOfWork, change: PendingChange) -> bool:
         uow,
         account,
         "pending_change_ended",
-        _notice_context(deps, change),
+        _notice_context(deps, change, account),
         also=tuple(old_contacts),
     )
     return True
@@ -289,7 +290,11 @@ async def send_due_reminders(deps: Deps, limit: int = 100) -> int:
             account = await uow.accounts.get(change.account_id)
             if account is not None:
                 await notify_contacts(
-                    deps, uow, account, "pending_change_reminder", _notice_context(deps, change)
+                    deps,
+                    uow,
+                    account,
+                    "pending_change_reminder",
+                    _notice_context(deps, change, account),
                 )
             await uow.commit()
             sent += 1

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from secinfo.domain.codes import token_hash
 from secinfo.domain.contacts import contact_key, normalize_contact
+from secinfo.domain.dates import format_moment
 from secinfo.domain.errors import (
     ChallengeNotFound,
     CodeNotSupported,
@@ -180,7 +181,7 @@ async def sign_in(
                     "ip": context.ip or "unknown",
                     "country": deps.countries.country(context.ip) or "unknown",
                     "device": (context.user_agent or "unknown device")[:80],
-                    "when": f"{now:%Y-%m-%d %H:%M} UTC",
+                    "when": format_moment(now, account.locale),
                 },
             )
         await uow.commit()

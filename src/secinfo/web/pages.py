@@ -18,12 +18,14 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from starlette.datastructures import FormData
 
 from secinfo.api.dependencies import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
 from secinfo.domain import passwords
 from secinfo.domain.contacts import mask
+from secinfo.domain.dates import DEFAULT_LOCALE, format_day, format_moment
 from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
 from secinfo.domain.verification import Verification
@@ -118,12 +120,25 @@ class PageRules:
         return f"At least {self.password_min_length} characters."
 
 
-def _format_time(value: datetime | None) -> str:
-    return f"{value:%d %b %Y, %H:%M} UTC" if value else "never"
+@pass_context
+def _format_time(context: Context, value: datetime | None) -> str:
+    return format_moment(value, context.get("locale")) if value else "never"
 
 
-def _format_date(value: datetime | None) -> str:
-    return f"{value:%d %B %Y}" if value else ""
+@pass_context
+def _format_date(context: Context, value: datetime | None) -> str:
+    return format_day(value, context.get("locale")) if value else ""
+
+
+def page_locale(request: Request) -> str:
+    """The locale dates are written in: the reader's first English variant in
+    Accept-Language (en-GB: "2 December 2026"), else plain English. The page text is
+    English, so a German date in an English sentence would read oddly."""
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag.lower() == "en" or tag.lower().startswith("en-"):
+            return tag[:16]
+    return DEFAULT_LOCALE
 
 
 templates = Environment(
@@ -375,6 +390,7 @@ async def render(
         error_code=error.code if isinstance(error, DomainError) else None,
         notice=notice or None,
         rules=rules,
+        locale=page_locale(request),
         now=deps.clock.now(),
         **context,
     )
