@@ -18,6 +18,7 @@ import pytest
 
 from secinfo.bootstrap import App, build
 from secinfo.config import load_settings
+from secinfo.domain.dates import format_day
 from secinfo.domain.model import RequestContext
 from secinfo.services import accounts, pending_changes, signin
 from secinfo.services import verification as verification_service
@@ -90,7 +91,7 @@ def test_reconfirm_prompt_can_be_skipped_for_now(
     page = person.page
     sign_in(person, email)
     page.get_by_role("heading", name="Make sure you can still receive codes").wait_for()
-    ends = (datetime.now(UTC) + timedelta(days=7)).strftime("%d %b %Y")
+    ends = format_day(datetime.now(UTC) + timedelta(days=7))
     skip_text = page.locator("form", has_text="Skip for now").inner_text()
     assert "24 hours at a time" in skip_text and ends in skip_text
     check_page(page, "reconfirm")
@@ -129,7 +130,7 @@ def test_remove_all_shows_the_banner_everywhere_until_it_is_canceled(
     step_up(person, email)
     page.get_by_role("button", name="Remove all in 30 days").click()
     page.get_by_text("Your request is waiting").wait_for()
-    ends = (datetime.now(UTC) + timedelta(days=30)).strftime("%d %b %Y")
+    ends = format_day(datetime.now(UTC) + timedelta(days=30))
     for path in ("/security", "/security/activity", "/security/replace"):
         person.go(path)
         banner = page.get_by_role("region", name="A change to your security info is waiting")
