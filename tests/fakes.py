@@ -297,8 +297,30 @@ class FakeSecurityInfo:
         return self.table.get(item_id)
 
     async def update(self, item: SecurityInfo) -> None:
-        self.table.require(item.id)
-        self.table.put(item.id, item)
+        """Like SQL: the secret and the last accepted step are not written by an update."""
+        stored = self.table.get(item.id)
+        assert stored is not None, f"update of a row that does not exist: {item.id!r}"
+        row = copy.copy(item)
+        row.secret, row.last_step = stored.secret, stored.last_step
+        self.table.put(item.id, row)
+
+    async def claim_step(self, item: SecurityInfo, step: int) -> bool:
+        stored = self.table.get(item.id)
+        if stored is None or (stored.last_step is not None and stored.last_step >= step):
+            return False
+        stored.last_step = step
+        self.table.put(item.id, stored)
+        item.last_step = step
+        return True
+
+    async def replace_secret(self, item: SecurityInfo, expected: str | None, new: str) -> bool:
+        stored = self.table.get(item.id)
+        if stored is None or stored.secret != expected:
+            return False
+        stored.secret = new
+        self.table.put(item.id, stored)
+        item.secret = new
+        return True
 
     async def list_for_account(self, account_id: str) -> list[SecurityInfo]:
         items = [

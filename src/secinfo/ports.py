@@ -64,6 +64,15 @@ class SecurityInfoRepository(Protocol):
         """Sign-in names, including those no longer used as security info."""
         ...
 
+    async def claim_step(self, item: SecurityInfo, step: int) -> bool:
+        """Store ``step`` as the last accepted TOTP step only if it is later than the
+        stored one (a conditional write: concurrent checks of one code, one wins)."""
+        ...
+
+    async def replace_secret(self, item: SecurityInfo, expected: str | None, new: str) -> bool:
+        """Store ``new`` only if the stored secret is still ``expected``."""
+        ...
+
 
 class VerificationRepository(Protocol):
     async def add(self, verification: Verification) -> None: ...

@@ -46,6 +46,8 @@ NOTICES: dict[str, dict[str, object]] = {
         "removed": MASKED_PHONE,
     },
     "password_changed": {"account": MASKED_PHONE},
+    "recovery_code_used": {"account": MASKED_EMAIL},
+    "recovery_code_replaced": {"account": MASKED_PHONE},
     "password_reset": {"account": MASKED_EMAIL},
     "account_secured": {"account": MASKED_EMAIL},
     "two_step_enabled": {"account": MASKED_EMAIL},

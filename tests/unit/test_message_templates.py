@@ -32,6 +32,8 @@ NOTICES = [
     "password_changed",
     "unusual_sign_in",
     "sign_up_existing",
+    "recovery_code_used",
+    "recovery_code_replaced",
 ]
 TEMPLATES = [f"code_{purpose}" for purpose in PURPOSES] + NOTICES
 

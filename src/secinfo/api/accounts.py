@@ -7,8 +7,16 @@ from fastapi.responses import JSONResponse
 
 from secinfo.api import schemas
 from secinfo.api.dependencies import ContextDep, DepsDep, SessionDep
+from secinfo.domain.errors import InvalidInput
 from secinfo.domain.model import InfoKind
-from secinfo.services import accounts, activity, security_info, step_up, verification
+from secinfo.services import (
+    accounts,
+    activity,
+    authenticators,
+    security_info,
+    step_up,
+    verification,
+)
 from secinfo.services.accounts import NewSession
 
 router = APIRouter(prefix="/v1")
@@ -95,12 +103,30 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.post("/me/step-up", status_code=201, tags=["step-up"])
+@router.post(
+    "/me/step-up",
+    status_code=201,
+    tags=["step-up"],
+    responses={
+        201: {
+            "description": "For an email or phone, the verification of the code sent to it; "
+            "with an authenticator or the recovery code and its code, "
+            "{privileged_until} (and new_recovery_code when the recovery code was used)."
+        }
+    },
+)
 async def start_step_up(
-    body: schemas.StepUpRequest, session: SessionDep, deps: DepsDep
-) -> schemas.VerificationOut:
+    body: schemas.StepUpRequest, session: SessionDep, deps: DepsDep, context: ContextDep
+) -> JSONResponse:
+    if body.code is not None:
+        held = await step_up.check_held(deps, session, body.security_info_id, body.code, context)
+        answer: dict[str, object] = {"privileged_until": held.privileged_until.isoformat()}
+        if held.new_recovery_code:
+            answer["new_recovery_code"] = held.new_recovery_code
+        return JSONResponse(answer, status_code=201)
     started = await step_up.start(deps, session, body.security_info_id)
-    return schemas.verification_out(started, deps.config.code_policy, deps.clock.now())
+    out = schemas.verification_out(started, deps.config.code_policy, deps.clock.now())
+    return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
 
 @router.post("/me/step-up/{verification_id}/check", tags=["step-up"])
@@ -130,13 +156,35 @@ async def list_security_info(session: SessionDep, deps: DepsDep) -> schemas.Secu
     return schemas.SecurityInfoList(items=[schemas.security_info_out(item) for item in items])
 
 
-@router.post("/me/security-info", status_code=201, tags=["security info"])
+@router.post(
+    "/me/security-info",
+    status_code=201,
+    tags=["security info"],
+    response_model=schemas.AddStartedOut | schemas.AuthenticatorAddedOut | schemas.RecoveryCodeOut,
+)
 async def add_security_info(
     body: schemas.AddSecurityInfoRequest, session: SessionDep, deps: DepsDep, context: ContextDep
-) -> schemas.AddStartedOut:
-    started = await security_info.add(
-        deps, session, InfoKind(body.kind), body.value, body.label, context
-    )
+) -> schemas.AddStartedOut | schemas.AuthenticatorAddedOut | schemas.RecoveryCodeOut:
+    """Email or phone: a code goes to it (verify with its verification_id). Authenticator:
+    the secret and otpauth URI, shown in this answer only (verify with a code from the
+    app). Recovery code: active at once, the code shown in this answer only."""
+    kind = InfoKind(body.kind)
+    if kind is InfoKind.AUTHENTICATOR:
+        enrollment = await authenticators.add_authenticator(deps, session, body.label, context)
+        return schemas.AuthenticatorAddedOut(
+            item=schemas.security_info_out(enrollment.item),
+            enrollment=schemas.EnrollmentOut(
+                secret=enrollment.secret, otpauth_uri=enrollment.otpauth_uri
+            ),
+        )
+    if kind is InfoKind.RECOVERY_CODE:
+        issued = await authenticators.issue_recovery_code(deps, session, context)
+        return schemas.RecoveryCodeOut(
+            item=schemas.security_info_out(issued.item), recovery_code=issued.code
+        )
+    if body.value is None:
+        raise InvalidInput("Send the email address or phone number as 'value'.")
+    started = await security_info.add(deps, session, kind, body.value, body.label, context)
     return schemas.AddStartedOut(
         item=schemas.security_info_out(started.item),
         verification=schemas.verification_out(
@@ -153,9 +201,14 @@ async def verify_security_info(
     deps: DepsDep,
     context: ContextDep,
 ) -> schemas.SecurityInfoOut:
-    item = await security_info.confirm_add(
-        deps, session, item_id, body.verification_id, body.code, context
-    )
+    if body.verification_id is None:
+        item = await authenticators.activate_authenticator(
+            deps, session, item_id, body.code, context
+        )
+    else:
+        item = await security_info.confirm_add(
+            deps, session, item_id, body.verification_id, body.code, context
+        )
     return schemas.security_info_out(item)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from secinfo.api import schemas
 from secinfo.api.dependencies import ApiKeyDep, ContextDep, DepsDep
+from secinfo.domain.errors import InvalidInput
+from secinfo.domain.model import InfoKind
 from secinfo.services import billing, recovery
 
 router = APIRouter(prefix="/v1")
@@ -28,6 +30,10 @@ class RecoveryContactOut(BaseModel):
 class RecoveryOut(BaseModel):
     recovery_id: str
     contacts: list[RecoveryContactOut]
+    other_proofs: list[str] = Field(
+        default_factory=lambda: ["authenticator", "recovery_code"],
+        description="Offered for every recovery: verify with {kind, code}.",
+    )
     expires_at: datetime
 
 
@@ -77,11 +83,32 @@ async def resend_recovery_code(
     return {"verification_id": answer.verification_id}
 
 
+class RecoveryVerify(schemas.Body):
+    verification_id: str | None = Field(None, max_length=64)
+    kind: Literal["authenticator", "recovery_code"] | None = Field(
+        None,
+        description="Instead of a sent code: a code from your authenticator app, or your "
+        "recovery code. Offered for every recovery.",
+    )
+    code: str = Field(..., max_length=40)
+
+
 @router.post("/recovery/{recovery_id}/verify", tags=["recovery"])
 async def verify_recovery_code(
-    recovery_id: str, body: schemas.ConfirmRequest, deps: DepsDep
-) -> dict[str, int]:
-    """With 2-step verification on, two codes to two different contacts are needed."""
+    recovery_id: str, body: RecoveryVerify, deps: DepsDep, context: ContextDep
+) -> dict[str, object]:
+    """With 2-step verification on, two proofs from two different items are needed. A
+    used recovery code comes back replaced (``new_recovery_code``, shown once)."""
+    if body.kind is not None:
+        held = await recovery.verify_held(
+            deps, recovery_id, InfoKind(body.kind), body.code, context
+        )
+        answer: dict[str, object] = {"proofs_left": held.recovery.proofs_left}
+        if held.new_recovery_code:
+            answer["new_recovery_code"] = held.new_recovery_code
+        return answer
+    if body.verification_id is None:
+        raise InvalidInput("Send the verification_id of the code sent, or a kind.")
     state = await recovery.verify(deps, recovery_id, body.verification_id, body.code)
     return {"proofs_left": state.proofs_left}
 

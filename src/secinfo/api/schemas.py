@@ -47,17 +47,50 @@ class CodeRequest(Body):
 
 class StepUpRequest(Body):
     security_info_id: str = Field(..., max_length=64)
+    code: str | None = Field(
+        None,
+        max_length=40,
+        description="For an authenticator or the recovery code: its code, checked in this "
+        "call. Leave out for an email or phone (a code is sent to it).",
+    )
 
 
 class AddSecurityInfoRequest(Body):
-    kind: Literal["email", "phone"]
-    value: str = Field(..., max_length=320)
+    kind: Literal["email", "phone", "authenticator", "recovery_code"]
+    value: str | None = Field(
+        None, max_length=320, description="The email address or phone number (those kinds)."
+    )
     label: str | None = Field(None, max_length=200)
 
 
 class VerifySecurityInfoRequest(Body):
-    verification_id: str = Field(..., max_length=64)
+    verification_id: str | None = Field(
+        None, max_length=64, description="For an email or phone; none for an authenticator."
+    )
     code: str = Field(..., max_length=32)
+
+
+class ChallengeVerifyRequest(Body):
+    """Either the verification of a sent code, or an authenticator / the recovery code."""
+
+    verification_id: str | None = Field(None, max_length=64)
+    security_info_id: str | None = Field(None, max_length=64)
+    code: str = Field(..., max_length=40)
+
+
+class EnrollmentOut(BaseModel):
+    secret: str = Field(..., description="Base32, 160 bits; shown in this answer only.")
+    otpauth_uri: str
+
+
+class AuthenticatorAddedOut(BaseModel):
+    item: SecurityInfoOut
+    enrollment: EnrollmentOut
+
+
+class RecoveryCodeOut(BaseModel):
+    item: SecurityInfoOut
+    recovery_code: str = Field(..., description="Shown once: write it down.")
 
 
 class UpdateSecurityInfoRequest(Body):
@@ -83,8 +116,9 @@ class SessionOut(BaseModel):
 class ContactOption(BaseModel):
     security_info_id: str
     kind: str
-    channel: str
-    to: str = Field(..., description="Masked.")
+    channel: str = Field(..., description="email | sms | authenticator | recovery_code")
+    to: str = Field(..., description="Masked; the label for an authenticator.")
+    label: str | None = None
 
 
 class ChallengeOut(BaseModel):
@@ -228,8 +262,9 @@ def contact_option(item: SecurityInfo) -> ContactOption:
     return ContactOption(
         security_info_id=item.id,
         kind=item.kind.value,
-        channel=item.channel.value if item.channel else "none",
-        to=item.masked,
+        channel=item.channel.value if item.channel else item.kind.value,
+        to=item.masked if item.channel else item.display_name,
+        label=item.label,
     )
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from secinfo.api import schemas
 from secinfo.api.accounts import session_out
 from secinfo.api.dependencies import ContextDep, DepsDep
+from secinfo.domain.errors import InvalidInput
 from secinfo.domain.model import InfoKind
 from secinfo.services import signin
 
@@ -71,13 +72,31 @@ async def add_at_reconfirm(
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 
 
-@router.post("/challenges/{challenge_id}/verify", status_code=201)
+@router.post(
+    "/challenges/{challenge_id}/verify",
+    status_code=201,
+    responses={201: {"model": schemas.SessionOut, "description": "Signed in."}},
+)
 async def verify_challenge(
-    challenge_id: str, body: schemas.ConfirmRequest, deps: DepsDep, context: ContextDep
-) -> schemas.SessionOut:
-    return session_out(
-        await signin.verify_code(deps, challenge_id, body.verification_id, body.code, context)
+    challenge_id: str, body: schemas.ChallengeVerifyRequest, deps: DepsDep, context: ContextDep
+) -> JSONResponse:
+    """The code sent (``verification_id``), or an authenticator's code or the recovery
+    code (``security_info_id``). A used recovery code comes back replaced:
+    ``new_recovery_code``, shown once."""
+    if body.security_info_id is not None:
+        held = await signin.verify_held(
+            deps, challenge_id, body.security_info_id, body.code, context
+        )
+        answer = session_out(held.session).model_dump(mode="json")
+        if held.new_recovery_code:
+            answer["new_recovery_code"] = held.new_recovery_code
+        return JSONResponse(answer, status_code=201)
+    if body.verification_id is None:
+        raise InvalidInput("Send the verification_id of the code sent, or a security_info_id.")
+    new_session = await signin.verify_code(
+        deps, challenge_id, body.verification_id, body.code, context
     )
+    return JSONResponse(session_out(new_session).model_dump(mode="json"), status_code=201)
 
 
 @router.post("/challenges/{challenge_id}/skip", status_code=201)

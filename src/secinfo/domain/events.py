@@ -30,5 +30,7 @@ class EventTag(StrEnum):
     PENDING_CHANGE_COMPLETED = "account:pending_change:completed"
     RECOVERY_STARTED = "account:recovery:started"
     RECOVERY_COMPLETED = "account:recovery:completed"
+    RECOVERY_CODE_USED = "account:recovery_code:used"
+    RECOVERY_CODE_REPLACED = "account:recovery_code:replaced"
     ACCOUNT_SECURED = "account:secured"
     BILLING_UPDATED = "account:billing:updated"

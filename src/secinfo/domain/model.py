@@ -28,6 +28,21 @@ class InfoKind(StrEnum):
         """The channel a code for this kind travels on; None when it receives none."""
         return {InfoKind.EMAIL: Channel.EMAIL, InfoKind.PHONE: Channel.SMS}.get(self)
 
+    @property
+    def holds_secret(self) -> bool:
+        """An authenticator or a recovery code: proved by a code the holder has, not
+        one that is sent."""
+        return self in (InfoKind.AUTHENTICATOR, InfoKind.RECOVERY_CODE)
+
+    @property
+    def noun(self) -> str:
+        return {
+            InfoKind.EMAIL: "email",
+            InfoKind.PHONE: "phone",
+            InfoKind.AUTHENTICATOR: "authenticator app",
+            InfoKind.RECOVERY_CODE: "recovery code",
+        }[self]
+
     @classmethod
     def for_channel(cls, channel: Channel) -> InfoKind:
         return cls.EMAIL if channel is Channel.EMAIL else cls.PHONE
@@ -94,10 +109,30 @@ class SecurityInfo:
     verified_at: datetime | None = None
     last_used_at: datetime | None = None
     removed_at: datetime | None = None
+    # Authenticator: the TOTP secret (sealed at rest); recovery code: its keyed hash.
+    # Written when the item is added and changed only through the repository's
+    # conditional methods, never by a plain update.
+    secret: str | None = field(default=None, repr=False)
+    last_step: int | None = None  # the last TOTP time step accepted (replays refused)
 
     @property
     def channel(self) -> Channel | None:
         return self.kind.channel
+
+    @property
+    def can_prove(self) -> bool:
+        """Active (or removal waiting) info that can prove it's the holder: a contact
+        that receives codes, an authenticator or the recovery code."""
+        return self.state in (InfoState.ACTIVE, InfoState.REMOVAL_PENDING) and (
+            self.channel is not None or self.kind.holds_secret
+        )
+
+    @property
+    def display_name(self) -> str:
+        """How notices and activity name it: a contact masked, the others by label."""
+        if self.channel is not None:
+            return self.masked
+        return self.label or self.kind.noun
 
     @property
     def can_receive_codes(self) -> bool:

@@ -100,19 +100,30 @@ def _subject(verification: Verification) -> str:
     return verification.account_id or f"destination:{contact_key(verification.destination)}"
 
 
-async def before_check(deps: Deps, verification: Verification) -> None:
-    subject = _subject(verification)
+async def before_subject_check(deps: Deps, subject: str) -> None:
+    """The per-account check limits, for sent codes and for the codes a holder has (an
+    authenticator's, the recovery code) alike."""
     await deps.limiter.check("code.check.failures", subject)
     await deps.limiter.hit("code.check.account", subject)
 
 
-async def after_check(deps: Deps, verification: Verification, valid: bool) -> None:
-    subject = _subject(verification)
+async def after_subject_check(deps: Deps, subject: str, valid: bool) -> None:
     if not valid:
         with contextlib.suppress(TooManyRequests):  # the next check is refused
             await deps.limiter.hit("code.check.failures", subject)
         return
     await deps.limiter.clear("code.check.failures", subject)
+
+
+async def before_check(deps: Deps, verification: Verification) -> None:
+    await before_subject_check(deps, _subject(verification))
+
+
+async def after_check(deps: Deps, verification: Verification, valid: bool) -> None:
+    subject = _subject(verification)
+    await after_subject_check(deps, subject, valid)
+    if not valid:
+        return
     country = "-"
     if verification.channel is Channel.SMS:
         facts = number_facts(verification.destination, deps.config.pumping.prefix_digits)

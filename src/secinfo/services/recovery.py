@@ -13,10 +13,17 @@ import hmac
 from dataclasses import dataclass
 
 from secinfo.domain.contacts import Channel, contact_key, mask, normalize_contact
-from secinfo.domain.errors import DomainError, NotFound, RecoveryProofMissing
+from secinfo.domain.errors import (
+    DomainError,
+    InvalidCode,
+    InvalidInput,
+    NotFound,
+    RecoveryProofMissing,
+)
 from secinfo.domain.events import EventTag
 from secinfo.domain.limits import client_network
 from secinfo.domain.model import (
+    InfoKind,
     Recovery,
     RecoveryContact,
     RequestContext,
@@ -24,7 +31,7 @@ from secinfo.domain.model import (
 from secinfo.domain.passwords import check_password_strength
 from secinfo.domain.verification import Purpose
 from secinfo.ports import UnitOfWork
-from secinfo.services import activity
+from secinfo.services import abuse, activity, authenticators
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.messages import masked_account_name, notify_contacts
@@ -71,7 +78,7 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
         )
         if account is not None:
             recovery.account_id = account.id
-            reachable = {contact.id for contact in items if contact.can_receive_codes}
+            reachable = {contact.id for contact in items if contact.can_prove}
             # Two proofs with 2-step on, but never more than there are contacts.
             wanted = 2 if account.two_step_enabled else 1
             recovery.proofs_needed = min(wanted, max(len(reachable), 1))
@@ -169,6 +176,53 @@ async def verify(deps: Deps, recovery_id: str, verification_id: str, code: str) 
         await uow.commit()
     codes.raise_if_invalid(outcome)
     return recovery
+
+
+HELD_KINDS = (InfoKind.AUTHENTICATOR, InfoKind.RECOVERY_CODE)
+
+
+@dataclass(frozen=True)
+class HeldProof:
+    recovery: Recovery
+    new_recovery_code: str | None = None
+
+
+async def verify_held(
+    deps: Deps, recovery_id: str, kind: InfoKind, code: str, context: RequestContext
+) -> HeldProof:
+    """An authenticator's code or the recovery code as one proof. Every recovery offers
+    both, whatever the account holds (and for unknown names), so the answer tells
+    nothing: a wrong code, no such item and no such account are the same refusal."""
+    if kind not in HELD_KINDS:
+        raise InvalidInput("Choose 'authenticator' or 'recovery_code'.")
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        items = await uow.security_info.list_for_account(recovery.account_id or "acc_none")
+        candidates = [
+            item
+            for item in items
+            if item.kind is kind and item.can_prove and item.id not in recovery.proven_item_ids
+        ]
+        proof = None
+        if not candidates:
+            # The same limits and the same refusal as a wrong code.
+            subject = recovery.account_id or f"recovery:{recovery.id}"
+            await abuse.before_subject_check(deps, subject)
+            await abuse.after_subject_check(deps, subject, False)
+        for item in candidates:
+            proof = await authenticators.prove(
+                deps, uow, item, code, context, Purpose.RECOVERY.value
+            )
+            if proof is not None:
+                break
+        if proof is not None:
+            recovery.proven_item_ids.append(proof.item.id)
+            await uow.recoveries.update(recovery)
+        await uow.commit()
+    if proof is None:
+        raise InvalidCode("That code is not right, or it was used already.")
+    deps.outbox_wakeup()
+    return HeldProof(recovery, proof.new_recovery_code)
 
 
 async def reset_password(

@@ -115,7 +115,7 @@ async def add(
     now = deps.clock.now()
     async with deps.uow() as uow:
         items = await uow.security_info.list_for_account(session.account_id)
-        if any(item.can_receive_codes for item in items):
+        if any(item.can_prove for item in items):
             require_privileged(deps, session)
         await ensure_unfrozen(uow, session.account_id)
         same = [
@@ -321,13 +321,17 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
             raise NotFound("No such account.")
         others = [other for other in items if other.id != item.id]
         if account.two_step_enabled and item.state is InfoState.ACTIVE:
-            kinds_left = {other.kind for other in others if other.state is InfoState.ACTIVE}
+            kinds_left = {
+                other.kind
+                for other in others
+                if other.state is InfoState.ACTIVE and other.kind is not InfoKind.RECOVERY_CODE
+            }
             if len(kinds_left) < 2:
                 raise TwoStepNeedsTwoKinds(
                     "2-step verification needs two kinds of security info: turn it off "
                     "first, or add another kind, then remove this one."
                 )
-        if item.can_receive_codes and not any(other.can_receive_codes for other in others):
+        if item.can_prove and not any(other.can_prove for other in others):
             change = await pending_changes.start(
                 deps, uow, account, ChangeKind.REMOVE_INFO, [item], context
             )
@@ -346,6 +350,7 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
             context,
             item_id=item.id,
             kind=item.kind.value,
+            label=item.display_name,
         )
         if was_active:
             await notify_contacts(
@@ -353,7 +358,7 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
                 uow,
                 account,
                 "security_info_removed",
-                {"kind": item.kind.value, "removed": item.masked},
+                {"kind": item.kind.value, "removed": item.display_name},
                 also=(item,),
             )
         await uow.commit()

@@ -48,7 +48,7 @@ from secinfo.domain.rules import (
 )
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
-from secinfo.services import activity, replace_info
+from secinfo.services import activity, authenticators, replace_info
 from secinfo.services import verification as codes
 from secinfo.services.accounts import NewSession, open_session
 from secinfo.services.deps import Deps, new_id
@@ -107,6 +107,15 @@ async def _check_password(
     return account
 
 
+def challenge_options(items: list[SecurityInfo]) -> list[SecurityInfo]:
+    """What a sign-in step offers: every item that can prove it's the holder, the
+    authenticator apps first (2-step asks for one first), the recovery code last."""
+    order = {InfoKind.AUTHENTICATOR: 0, InfoKind.RECOVERY_CODE: 2}
+    return sorted(
+        (item for item in items if item.can_prove), key=lambda item: order.get(item.kind, 1)
+    )
+
+
 def last_confirmed(items: list[SecurityInfo]) -> datetime | None:
     """When a code last proved one of the holder's contacts works."""
     times = [
@@ -127,7 +136,7 @@ async def sign_in(
     policy = deps.config.sign_in
     async with deps.uow() as uow:
         items = await uow.security_info.list_for_account(account.id)
-        options = [item for item in items if item.can_receive_codes]
+        options = challenge_options(items)
         reason = challenge_reason(await _facts(deps, uow, account, context), now, policy)
         skippable = False
         if reason is not None and not options:
@@ -359,6 +368,17 @@ async def _finish(
         await uow.security_info.update(item)
     if verification.purpose is not Purpose.SIGN_IN or challenge.reason is ChallengeReason.RECONFIRM:
         await activity.record(deps, uow, account.id, EventTag.RECONFIRMED, context, item_id=item.id)
+    return await _complete(deps, uow, challenge, account, context)
+
+
+async def _complete(
+    deps: Deps,
+    uow: UnitOfWork,
+    challenge: SignInChallenge,
+    account: Account,
+    context: RequestContext,
+) -> NewSession:
+    now = deps.clock.now()
     account.reconfirm_prompted_at = None
     account.reconfirm_skipped_until = None
     challenge.completed_at = now
@@ -368,6 +388,49 @@ async def _finish(
         deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context, reason=challenge.reason.value
     )
     return new_session
+
+
+@dataclass(frozen=True)
+class HeldSignIn:
+    session: NewSession
+    new_recovery_code: str | None = None
+
+
+async def verify_held(
+    deps: Deps, challenge_id: str, item_id: str, code: str, context: RequestContext
+) -> HeldSignIn:
+    """Finish a sign-in step with an authenticator's code or the recovery code; at the
+    reconfirm prompt it counts as proof that the info still works."""
+    async with deps.uow() as uow:
+        challenge = await _open_challenge(uow, deps, challenge_id)
+        item = await uow.security_info.get(item_id)
+        if item is None or item.account_id != challenge.account_id:
+            raise NotFound("Choose one of the options offered for this sign-in.")
+        purpose = (
+            Purpose.RECONFIRM if challenge.reason is ChallengeReason.RECONFIRM else Purpose.SIGN_IN
+        )
+        proof = await authenticators.prove(deps, uow, item, code, context, purpose.value)
+        new_session = None
+        if proof is not None:
+            account = await uow.accounts.get(challenge.account_id)
+            if account is None:
+                raise ChallengeNotFound()
+            if challenge.reason is ChallengeReason.RECONFIRM:
+                await activity.record(
+                    deps,
+                    uow,
+                    account.id,
+                    EventTag.RECONFIRMED,
+                    context,
+                    item_id=item.id,
+                    label=item.display_name,
+                )
+            new_session = await _complete(deps, uow, challenge, account, context)
+        await uow.commit()
+    if proof is None or new_session is None:
+        raise authenticators.refuse(item)
+    deps.outbox_wakeup()
+    return HeldSignIn(new_session, proof.new_recovery_code)
 
 
 async def skip_reconfirm(deps: Deps, challenge_id: str, context: RequestContext) -> NewSession:
@@ -401,7 +464,7 @@ async def view_challenge(deps: Deps, challenge_id: str) -> ChallengeView:
         items = await uow.security_info.list_for_account(challenge.account_id)
     if account is None:
         raise ChallengeNotFound()
-    return _view(deps, challenge, account, [item for item in items if item.can_receive_codes])
+    return _view(deps, challenge, account, challenge_options(items))
 
 
 async def resend_code(deps: Deps, challenge_id: str, verification_id: str) -> Verification:

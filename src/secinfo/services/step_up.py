@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from secinfo.domain.errors import CodeNotSupported, NotFound
 from secinfo.domain.events import EventTag
 from secinfo.domain.model import RequestContext, Session
 from secinfo.domain.verification import Purpose, Verification
-from secinfo.services import activity
+from secinfo.services import activity, authenticators
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
 
@@ -21,7 +22,10 @@ async def start(deps: Deps, session: Session, item_id: str) -> Verification:
             raise NotFound("No security info with that id on your account.")
         channel = item.channel
         if channel is None or not item.can_receive_codes:
-            raise CodeNotSupported("Choose an active email or phone to receive the code.")
+            raise CodeNotSupported(
+                "Choose an active email or phone to receive the code, or send the code "
+                "of your authenticator app or your recovery code with the security_info_id."
+            )
         verification = await codes.start_for_account(
             deps,
             uow,
@@ -71,3 +75,39 @@ async def check(
     codes.raise_if_invalid(outcome)
     assert session.privileged_until is not None
     return session.privileged_until
+
+
+@dataclass(frozen=True)
+class HeldStepUp:
+    privileged_until: datetime
+    new_recovery_code: str | None = None
+
+
+async def check_held(
+    deps: Deps, session: Session, item_id: str, code: str, context: RequestContext
+) -> HeldStepUp:
+    """Step up in one call with an authenticator's code or the recovery code."""
+    async with deps.uow() as uow:
+        item = await uow.security_info.get(item_id)
+        if item is None or item.account_id != session.account_id:
+            raise NotFound("No security info with that id on your account.")
+        proof = await authenticators.prove(deps, uow, item, code, context, Purpose.STEP_UP.value)
+        if proof is not None:
+            session.privileged_until = deps.clock.now() + deps.config.step_up_window
+            await uow.sessions.update(session)
+            await activity.record(
+                deps,
+                uow,
+                session.account_id,
+                EventTag.STEP_UP_SUCCESS,
+                context,
+                item_id=item.id,
+                kind=item.kind.value,
+                label=item.display_name,
+            )
+        await uow.commit()
+    if proof is None:
+        raise authenticators.refuse(item)
+    deps.outbox_wakeup()
+    assert session.privileged_until is not None
+    return HeldStepUp(session.privileged_until, proof.new_recovery_code)

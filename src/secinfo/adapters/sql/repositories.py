@@ -87,17 +87,34 @@ class SqlAccounts:
         await self.connection.execute(accounts.delete().where(accounts.c.id == account_id))
 
 
-def _security_info(row: sa.Row[Any]) -> SecurityInfo:
+def _security_info(row: sa.Row[Any], box: SecretBox) -> SecurityInfo:
     values = _fields(row)
     values.pop("value_key", None)  # derived from the value; kept for lookups only
     values["kind"] = InfoKind(values["kind"])
     values["state"] = InfoState(values["state"])
+    if values.get("secret") and SecretBox.is_sealed(values["secret"]):
+        values["secret"] = box.open(values["secret"], values["id"])
     return SecurityInfo(**values)
 
 
 class SqlSecurityInfo:
-    def __init__(self, connection: AsyncConnection) -> None:
+    """Security info rows. An authenticator's secret is sealed with the encryption keys
+    (bound to its row id); a recovery code's keyed hash is stored as it is. Neither it nor
+    the last accepted time step is written by ``update``: only ``add`` and the
+    conditional ``claim_step`` and ``replace_secret``, so a stale copy can never bring
+    back a used step or code."""
+
+    def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
         self.connection = connection
+        self.box = box
+
+    def _load(self, row: sa.Row[Any]) -> SecurityInfo:
+        return _security_info(row, self.box)
+
+    def _stored_secret(self, item: SecurityInfo, secret: str | None) -> str | None:
+        if secret is None or item.kind is not InfoKind.AUTHENTICATOR:
+            return secret
+        return self.box.seal(secret, item.id)
 
     @staticmethod
     def _values(item: SecurityInfo) -> dict[str, Any]:
@@ -118,8 +135,44 @@ class SqlSecurityInfo:
     async def add(self, item: SecurityInfo) -> None:
         # The key is written once: an update never rewrites it (a row marked as an old
         # case-duplicate keeps its mark).
-        values = self._values(item) | {"value_key": contact_key(item.value)}
+        values = self._values(item) | {
+            "value_key": contact_key(item.value),
+            "secret": self._stored_secret(item, item.secret),
+            "last_step": item.last_step,
+        }
         await self.connection.execute(security_info.insert().values(values))
+
+    async def claim_step(self, item: SecurityInfo, step: int) -> bool:
+        """Record ``step`` as the last accepted one if it is later than the stored one;
+        False when another check got there first (the code was already used)."""
+        column = security_info.c.last_step
+        result = await self.connection.execute(
+            security_info.update()
+            .where(
+                security_info.c.id == item.id,
+                sa.or_(column.is_(None), column < step),
+            )
+            .values(last_step=step)
+        )
+        if result.rowcount != 1:
+            return False
+        item.last_step = step
+        return True
+
+    async def replace_secret(self, item: SecurityInfo, expected: str | None, new: str) -> bool:
+        """Swap a recovery code's hash (or set a new secret) only if the stored one is
+        still ``expected``: a code is consumed once."""
+        column = security_info.c.secret
+        condition = column.is_(None) if expected is None else column == expected
+        result = await self.connection.execute(
+            security_info.update()
+            .where(security_info.c.id == item.id, condition)
+            .values(secret=self._stored_secret(item, new))
+        )
+        if result.rowcount != 1:
+            return False
+        item.secret = new
+        return True
 
     async def get(self, item_id: str) -> SecurityInfo | None:
         row = (
@@ -127,7 +180,7 @@ class SqlSecurityInfo:
                 security_info.select().where(security_info.c.id == item_id)
             )
         ).first()
-        return _security_info(row) if row else None
+        return self._load(row) if row else None
 
     async def update(self, item: SecurityInfo) -> None:
         await self.connection.execute(
@@ -143,7 +196,7 @@ class SqlSecurityInfo:
             )
             .order_by(security_info.c.added_at, security_info.c.id)
         )
-        return [_security_info(row) for row in rows]
+        return [self._load(row) for row in rows]
 
     async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
         """The name whose key is ``value``'s; the exact spelling first (an account that was
@@ -163,7 +216,7 @@ class SqlSecurityInfo:
                 .limit(1)
             )
         ).first()
-        return _security_info(row) if row else None
+        return self._load(row) if row else None
 
     async def list_sign_in_names(self, account_id: str) -> list[SecurityInfo]:
         rows = await self.connection.execute(
@@ -175,7 +228,7 @@ class SqlSecurityInfo:
             )
             .order_by(security_info.c.added_at, security_info.c.id)
         )
-        return [_security_info(row) for row in rows]
+        return [self._load(row) for row in rows]
 
 
 class SqlVerifications:

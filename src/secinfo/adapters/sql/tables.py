@@ -78,6 +78,8 @@ security_info = sa.Table(
     sa.Column("verified_at", UTCDateTime()),
     sa.Column("last_used_at", UTCDateTime()),
     sa.Column("removed_at", UTCDateTime()),
+    sa.Column("secret", sa.Text()),
+    sa.Column("last_step", sa.BigInteger()),
     sa.Index("ix_security_info_account_id", "account_id"),
     sa.Index(
         "uq_security_info_sign_in_name",

@@ -55,7 +55,7 @@ class SqlUnitOfWork:
         self._connection = connection
         row_locks = self._engine.dialect.name == "postgresql"
         self.accounts = SqlAccounts(connection)
-        self.security_info = SqlSecurityInfo(connection)
+        self.security_info = SqlSecurityInfo(connection, self._box)
         self.verifications = SqlVerifications(connection, row_locks=row_locks)
         self.sessions = SqlSessions(connection)
         self.api_keys = SqlApiKeys(connection)
