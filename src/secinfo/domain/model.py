@@ -149,7 +149,7 @@ class SecurityInfo:
     @property
     def masked(self) -> str:
         channel = self.channel
-        return mask(channel, self.value) if channel is not None else self.kind.value
+        return mask(channel, self.value) if channel is not None else self.kind.noun
 
 
 @dataclass

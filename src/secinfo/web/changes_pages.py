@@ -66,6 +66,8 @@ EVENT_TEXT = {
     "account:pending_change:completed": "Pending change completed",
     "account:recovery:started": "Password recovery started",
     "account:recovery:completed": "Password reset",
+    "account:recovery_code:used": "Recovery code used (a new one was shown)",
+    "account:recovery_code:replaced": "New recovery code created",
     "account:secured": "Account secured",
     "account:billing:updated": "Billing info updated",
 }
