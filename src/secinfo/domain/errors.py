@@ -101,14 +101,6 @@ class AlreadyRegistered(Conflict):
     default_message = "That contact is already part of your security info."
 
 
-class LastSecurityInfo(Conflict):
-    code = "last_security_info"
-    default_message = (
-        "This is the last security info that can receive codes: add new security info first, "
-        "then remove this one."
-    )
-
-
 class SecurityInfoChangePending(Conflict):
     code = "security_info_change_pending"
 

@@ -142,11 +142,6 @@ class SecurityInfo:
         )
 
     @property
-    def is_sign_in_name(self) -> bool:
-        """A sign-in name outlives its removal as security info until switched off."""
-        return self.sign_in and self.state is not InfoState.PENDING
-
-    @property
     def masked(self) -> str:
         channel = self.channel
         return mask(channel, self.value) if channel is not None else self.kind.noun

@@ -405,8 +405,3 @@ def error_status(error: DomainError) -> int:
     from secinfo.api.errors import status_for
 
     return status_for(error)
-
-
-def no_store(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
-    return response
