@@ -35,7 +35,7 @@ from secinfo.web.pages import (
     signed_out,
     step_up_redirect,
 )
-from secinfo.web.security_pages import security_error
+from secinfo.web.security_pages import security_error, waiting
 
 router = APIRouter(prefix="/security", include_in_schema=False)
 
@@ -151,23 +151,24 @@ async def not_me(request: Request, session: PageSession, event_id: str, form: Fo
 # -- waiting periods: remove all, "I don't have any of these", cancel ------------------------
 @router.get("/remove-all")
 async def remove_all_page(request: Request, session: PageSession) -> Response:
-    if not is_privileged(request, session):
+    if not is_privileged(request, session) and not await waiting(request, session):
         return step_up_redirect(request.url.path)
-    waiting = PageRules.of(get_deps(request).config).waiting
+    period = PageRules.of(get_deps(request).config).waiting
     return await render(
         request,
         "confirm.html",
         session=session,
         title="Remove all security info",
         text=(
-            f"This doesn't happen at once: your security info is removed in {waiting}. Until "
+            f"This doesn't happen at once: your security info is removed in {period}. Until "
             "then we can't accept other changes to your security settings or billing info. "
             "Your account stays open and you can use it as usual. We'll tell all your "
             "contacts now, and let you know when it's time to enter new security info."
         ),
         action="/security/remove-all",
-        button=f"Remove all in {waiting}",
+        button=f"Remove all in {period}",
         danger=True,
+        freezable=True,
     )
 
 

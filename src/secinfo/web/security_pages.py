@@ -14,11 +14,12 @@ from fastapi.responses import Response
 
 from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, NotFound, StepUpRequired
-from secinfo.domain.model import MAX_LABEL_LENGTH, InfoKind, SecurityInfo, Session
+from secinfo.domain.model import MAX_LABEL_LENGTH, InfoKind, InfoState, SecurityInfo, Session
 from secinfo.domain.verification import Verification
 from secinfo.services import (
     account_security,
     accounts,
+    pending_changes,
     security_info,
     step_up,
     verification,
@@ -45,6 +46,22 @@ router = APIRouter(prefix="/security", include_in_schema=False)
 
 async def _items(request: Request, session: Session) -> list[SecurityInfo]:
     return await security_info.list_info(get_deps(request), session.account_id)
+
+
+async def waiting(request: Request, session: Session) -> bool:
+    """A change waits: settings pages show themselves frozen, without a code first."""
+    return await pending_changes.current(get_deps(request), session.account_id) is not None
+
+
+def sign_in_candidates(items: list[SecurityInfo]) -> list[SecurityInfo]:
+    """What sign-in options list: contacts that are (or are about to stop being) security
+    info, and any that is still a sign-in name."""
+    return [
+        item
+        for item in items
+        if item.channel is not None
+        and (item.state in (InfoState.ACTIVE, InfoState.REMOVAL_PENDING) or item.sign_in)
+    ]
 
 
 async def _item(request: Request, session: Session, item_id: str) -> SecurityInfo:
@@ -179,7 +196,12 @@ async def step_up_resend(
 @router.get("/add")
 async def add_page(request: Request, session: PageSession) -> Response:
     items = await _items(request, session)
-    if any(item.can_receive_codes for item in items) and not is_privileged(request, session):
+    needs_step_up = any(item.can_receive_codes for item in items)
+    if (
+        needs_step_up
+        and not is_privileged(request, session)
+        and not await waiting(request, session)
+    ):
         return step_up_redirect(_back(request))
     return await render(request, "add_info.html", session=session, values={}, replace=False)
 
@@ -376,7 +398,7 @@ async def update_label(
 # -- remove one ------------------------------------------------------------------------------
 @router.get("/info/{item_id}/remove")
 async def remove_page(request: Request, session: PageSession, item_id: str) -> Response:
-    if not is_privileged(request, session):
+    if not is_privileged(request, session) and not await waiting(request, session):
         return step_up_redirect(_back(request))
     try:
         item = await _item(request, session, item_id)
@@ -395,6 +417,7 @@ async def remove_page(request: Request, session: PageSession, item_id: str) -> R
         action=f"/security/info/{item_id}/remove",
         button="Remove",
         danger=True,
+        freezable=True,
     )
 
 
@@ -430,13 +453,9 @@ async def security_error(request: Request, session: Session, error: DomainError)
 # -- sign-in options -------------------------------------------------------------------------
 @router.get("/sign-in-options")
 async def sign_in_options(request: Request, session: PageSession) -> Response:
-    if not is_privileged(request, session):
+    if not is_privileged(request, session) and not await waiting(request, session):
         return step_up_redirect(_back(request))
-    items = [
-        item
-        for item in await _items(request, session)
-        if item.channel is not None and (item.state.value == "active" or item.sign_in)
-    ]
+    items = sign_in_candidates(await _items(request, session))
     return await render(request, "sign_in_options.html", session=session, items=items)
 
 
@@ -452,12 +471,11 @@ async def set_sign_in_option(
     except StepUpRequired:
         return step_up_redirect("/security/sign-in-options")
     except DomainError as error:
-        items = [item for item in await _items(request, session) if item.channel is not None]
         return await render(
             request,
             "sign_in_options.html",
             session=session,
-            items=[i for i in items if i.state.value == "active" or i.sign_in],
+            items=sign_in_candidates(await _items(request, session)),
             error=error,
             status=error_status(error),
         )
@@ -469,7 +487,7 @@ async def set_sign_in_option(
 # -- password --------------------------------------------------------------------------------
 @router.get("/password")
 async def password_page(request: Request, session: PageSession) -> Response:
-    if not is_privileged(request, session):
+    if not is_privileged(request, session) and not await waiting(request, session):
         return step_up_redirect(_back(request))
     return await render(request, "password.html", session=session)
 
@@ -496,7 +514,7 @@ async def change_password(request: Request, session: PageSession, form: Form) ->
 # -- 2-step verification ---------------------------------------------------------------------
 @router.get("/two-step")
 async def two_step_page(request: Request, session: PageSession) -> Response:
-    if not is_privileged(request, session):
+    if not is_privileged(request, session) and not await waiting(request, session):
         return step_up_redirect(_back(request))
     enabled = await account_security.two_step_enabled(get_deps(request), session.account_id)
     return await render(request, "two_step.html", session=session, enabled=enabled)
