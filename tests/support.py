@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import secrets
+import statistics
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,3 +88,10 @@ def generous_limits() -> dict[str, str]:
         )
         for name, limit in DEFAULT_LIMITS.items()
     }
+
+
+def paired_gap(first: list[float], second: list[float]) -> float:
+    """The median of the differences of requests made back to back (first[i] right after
+    second[i]): a busy machine slows both of a pair alike, so its noise cancels where a
+    difference of medians over the whole run would drift with the load."""
+    return abs(statistics.median(a - b for a, b in zip(first, second, strict=True)))
