@@ -40,7 +40,8 @@ from secinfo.domain.model import (
 )
 from secinfo.domain.verification import Status, Verification
 from secinfo.ports import RateLimiter
-from secinfo.services import accounts, signin
+from secinfo.services import accounts
+from secinfo.services import signin as signin
 from secinfo.services import step_up as step_up_service
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import Deps, ServiceConfig
