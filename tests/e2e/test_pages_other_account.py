@@ -23,9 +23,9 @@ from tests.support import code_in
 def start_adding(person: Person, own: str, other: str) -> None:
     """Signed in and stepped up, add ``other`` (with a label); the code page stays open."""
     page = person.page
-    page.get_by_role("link", name="Add email or phone").click()
+    page.get_by_role("link", name="Add a way to verify").click()
     step_up(person, own)
-    page.get_by_role("heading", name="Add security info").wait_for()
+    page.get_by_role("heading", name="Add a way to verify", level=1).wait_for()
     page.get_by_label("An email address").check()
     page.get_by_label("Email address or phone number").fill(other)
     page.get_by_label("Label (optional)").fill("my other account")

@@ -21,9 +21,9 @@ PHONE = "+14155550189"
 
 def add_phone(person: Any, email: str, *, check: bool = False) -> None:
     page = person.page
-    page.get_by_role("link", name="Add email or phone").click()
+    page.get_by_role("link", name="Add a way to verify").click()
     step_up(person, email)  # back on the add page afterwards
-    page.get_by_role("heading", name="Add security info").wait_for()
+    page.get_by_role("heading", name="Add a way to verify", level=1).wait_for()
     if check:
         check_page(page, "add-security-info")
     page.get_by_label("A phone number (text message)").check()
@@ -42,11 +42,11 @@ def test_add_a_phone_after_a_step_up_and_ask_for_a_new_code(
     person = new_person(browser, web_server)
     sign_up(person, email)
     page = person.page
-    page.get_by_role("link", name="Add email or phone").click()
+    page.get_by_role("link", name="Add a way to verify").click()
     assert "/security/verify?next=/security/add" in page.url
     check_page(page, "step-up")
     step_up(person, email)
-    page.get_by_role("heading", name="Add security info").wait_for()
+    page.get_by_role("heading", name="Add a way to verify", level=1).wait_for()
     assert page.url.endswith("/security/add")
 
     page.get_by_label("A phone number (text message)").check()

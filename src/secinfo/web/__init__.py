@@ -35,6 +35,7 @@ def install(app: FastAPI, *, development: bool) -> None:
     """Mount the pages, their stylesheet and (in development) the mailbox page."""
     from secinfo.web import (
         account_pages,
+        authenticator_pages,
         changes_pages,
         mailbox_page,
         recovery_pages,
@@ -42,6 +43,7 @@ def install(app: FastAPI, *, development: bool) -> None:
     )
 
     app.include_router(account_pages.router)
+    app.include_router(authenticator_pages.router)  # before /security/verify/{id}
     app.include_router(security_pages.router)
     app.include_router(changes_pages.router)
     app.include_router(recovery_pages.router)

@@ -164,8 +164,11 @@ async def _challenge_page(
 
 
 @router.get("/sign-in/challenge/{challenge_id}")
-async def challenge_page(request: Request, challenge_id: str) -> Response:
+async def challenge_page_get(request: Request, challenge_id: str) -> Response:
     return await _challenge_page(request, challenge_id)
+
+
+challenge_page = _challenge_page  # the authenticator and recovery-code forms post back here
 
 
 async def _challenge_code(

@@ -276,6 +276,12 @@ def _cookie_options(request: Request) -> dict[str, Any]:
 def signed_in(request: Request, new_session: NewSession, next_path: str) -> RedirectResponse:
     """Set the session cookie (and the device cookie for a new browser) and go on."""
     response = redirect(next_path)
+    set_session_cookies(request, response, new_session)
+    return response
+
+
+def set_session_cookies(request: Request, response: Response, new_session: NewSession) -> None:
+    """The session cookie, and the device cookie for a new browser."""
     ttl = new_session.session.expires_at - new_session.session.created_at
     response.set_cookie(
         SESSION_COOKIE,
@@ -290,7 +296,6 @@ def signed_in(request: Request, new_session: NewSession, next_path: str) -> Redi
             max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
             **_cookie_options(request),
         )
-    return response
 
 
 def signed_out(request: Request, next_path: str) -> RedirectResponse:

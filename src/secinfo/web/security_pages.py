@@ -94,14 +94,20 @@ async def security_basics(request: Request, session: PageSession) -> Response:
 # -- step-up: a code, then back to what the person was doing ---------------------------------
 @router.get("/verify")
 async def step_up_page(request: Request, session: PageSession) -> Response:
-    items = [item for item in await _items(request, session) if item.can_receive_codes]
+    items = await _items(request, session)
     return await render(
         request,
         "step_up.html",
         session=session,
-        options=items,
+        options=[item for item in items if item.can_receive_codes],
+        held=_held(items),
         next=safe_next(request.query_params.get("next")),
     )
+
+
+def _held(items: list[SecurityInfo]) -> list[SecurityInfo]:
+    """The authenticator apps and the recovery code, checked in one step."""
+    return [item for item in items if item.kind.holds_secret and item.can_prove]
 
 
 async def _step_up_code(
@@ -127,12 +133,13 @@ async def step_up_send(request: Request, session: PageSession, form: Form) -> Re
     try:
         sent = await step_up.start(get_deps(request), session, field(form, "security_info_id"))
     except DomainError as error:
-        items = [item for item in await _items(request, session) if item.can_receive_codes]
+        items = await _items(request, session)
         return await render(
             request,
             "step_up.html",
             session=session,
-            options=items,
+            options=[item for item in items if item.can_receive_codes],
+            held=_held(items),
             next=next_path,
             error=error,
             status=error_status(error),
@@ -196,7 +203,7 @@ async def step_up_resend(
 @router.get("/add")
 async def add_page(request: Request, session: PageSession) -> Response:
     items = await _items(request, session)
-    needs_step_up = any(item.can_receive_codes for item in items)
+    needs_step_up = any(item.can_prove for item in items)
     if (
         needs_step_up
         and not is_privileged(request, session)
