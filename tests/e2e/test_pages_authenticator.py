@@ -25,7 +25,7 @@ RECOVERY_CODE = re.compile(r"^[2-9A-HJKMNP-Z]{5}(-[2-9A-HJKMNP-Z]{5}){4}$")
 def test_add_an_authenticator_and_a_recovery_code_then_sign_in_with_each(
     browser: Any, web_server: Server
 ) -> None:
-    email = "hedy@example.com"
+    email = "mary.jackson@example.com"
     person = new_person(browser, web_server)
     sign_up(person, email)
     page = person.page
