@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pyotp
@@ -93,7 +92,7 @@ async def test_add_activate_step_up_replay_and_the_window(harness: Harness) -> N
     secret = body["enrollment"]["secret"]
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)  # 160 bits of base32
     uri = body["enrollment"]["otpauth_uri"]
-    assert unquote(uri).startswith("otpauth://totp/secinfo:te*****@example.com?secret=" + secret)
+    assert uri.startswith("otpauth://totp/secinfo:te*****@example.com?secret=" + secret)
     for part in ("issuer=secinfo", "algorithm=SHA1", "digits=6", "period=30"):
         assert part in uri
     parsed = pyotp.parse_uri(uri)

@@ -39,7 +39,7 @@ def grouped(text: str, size: int = 4) -> str:
 
 def otpauth_uri(secret: str, account_name: str, issuer: str) -> str:
     """The Key Uri Format authenticator apps read from a QR code."""
-    label = quote(f"{issuer}:{account_name}", safe="@:+")
+    label = quote(f"{issuer}:{account_name}", safe="@:+*")  # masked names stay readable
     query = urlencode(
         {
             "secret": secret,
