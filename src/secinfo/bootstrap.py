@@ -100,6 +100,9 @@ def build_limiter(settings: Settings) -> RateLimiter:
         "refuse_all": frozenset[Category](),
         "allow_all": frozenset(Category),
     }[settings.rate_limit_outage]
+    # Under refuse_sends the checks and sign-ins that go on while Redis is away are still
+    # limited, by a per-process memory limiter (per name and per network).
+    fallback = fail_open if settings.rate_limit_outage == "refuse_sends" else frozenset()
     if settings.redis_url:
         return redis_limiter(
             settings.redis_url,
@@ -107,6 +110,7 @@ def build_limiter(settings: Settings) -> RateLimiter:
             key_prefix=settings.redis_key_prefix,
             key_secret=settings.code_secret(),
             fail_open=fail_open,
+            fallback=fallback,
         )
     return memory_limiter(table, key_secret=settings.code_secret(), fail_open=fail_open)
 

@@ -215,6 +215,44 @@ async def test_when_redis_is_unreachable_sends_are_refused_and_checks_allowed(
         assert (await start(lenient.client, key, "dora@example.com")).status_code == 201
 
 
+async def test_while_redis_is_unreachable_sign_ins_are_still_limited_in_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Under refuse_sends an outage must not switch the sign-in limits off: an in-process
+    limiter counts per name and per network until Redis answers again (the defaults)."""
+    sign_in_name, sign_in_ip = (
+        parse_many(DEFAULT_LIMITS[name].rates)[0].amount for name in ("sign_in.name", "sign_in.ip")
+    )
+    async with running_app(
+        database_url, tmp_path, redis_url="redis://127.0.0.1:1/0", rate_limits={}
+    ) as down:
+        credentials = {"sign_in_name": "erin@example.com", "password": "a wrong password 1"}
+        answers = [
+            (await down.client.post("/v1/sessions", json=credentials)).status_code
+            for _ in range(12)
+        ]
+        assert answers == [401] * sign_in_name + [429] * (12 - sign_in_name), answers
+        assert_refused_by(await down.client.post("/v1/sessions", json=credentials), "sign_in.name")
+        # Per network: other names from the same address meet the network's limit.
+        answers = [
+            (
+                await down.client.post(
+                    "/v1/sessions",
+                    json={"sign_in_name": f"guess{n}@example.com", "password": "whatever 123"},
+                )
+            ).status_code
+            for n in range(sign_in_ip)
+        ]
+        # The 13 calls for erin counted too; the network's budget is spent before the end.
+        assert answers.count(429) >= 13 and answers[-1] == 429, answers
+        assert_refused_by(
+            await down.client.post(
+                "/v1/sessions", json={"sign_in_name": "last@example.com", "password": "x y z 1"}
+            ),
+            "sign_in.ip",
+        )
+
+
 async def test_a_pumping_attack_on_one_prefix_is_blocked_while_other_traffic_flows(
     database_url: str, tmp_path: Path, backend: dict[str, Any]
 ) -> None:

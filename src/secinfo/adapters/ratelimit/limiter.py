@@ -64,6 +64,7 @@ class LimitsRateLimiter:
         fail_open: frozenset[Category] = frozenset({Category.CHECK, Category.SIGN_IN}),
         *,
         key_secret: bytes,
+        fallback: frozenset[Category] = frozenset(),
     ) -> None:
         self.storage = storage
         self._hash = key_hasher(key_secret)
@@ -73,45 +74,61 @@ class LimitsRateLimiter:
             name: parse_many(limit.rates) for name, limit in table.items()
         }
         self.fail_open = fail_open
+        # While the shared store is unreachable, the limits of these categories count in
+        # this process's memory (per name, per network, ...) instead of going unlimited:
+        # one process's view, but a brute force against one name still meets a 429.
+        self.fallback = fallback
+        self.fallback_strategy = MovingWindowRateLimiter(ClearSafeMemoryStorage())
 
     async def hit(self, name: str, key: str) -> None:
         """Count one call; raise TooManyRequests (naming the limit) when over it."""
         key = self._hash(key)
         try:
-            for item in self.items[name]:
-                if not await self.strategy.hit(item, name, key):
-                    stats = await self.strategy.get_window_stats(item, name, key)
-                    self._refused(name)
-                    retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
-                    raise TooManyRequests(
-                        f"Too many requests ({self.table[name].description}: {item}); "
-                        f"try again in {wait_in_words(retry_after)}.",
-                        limit=name,
-                        retry_after=retry_after,
-                    )
+            await self._hit(self.strategy, name, key)
         except StorageError as error:
-            self._outage(name, error)
+            if self._outage(name, error):
+                await self._hit(self.fallback_strategy, name, key)
 
     async def check(self, name: str, key: str) -> None:
         """Refuse if the limit is already exhausted, without counting a call."""
         key = self._hash(key)
         try:
-            for item in self.items[name]:
-                if not await self.strategy.test(item, name, key):
-                    stats = await self.strategy.get_window_stats(item, name, key)
-                    self._refused(name)
-                    retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
-                    raise TooManyRequests(
-                        f"Too many requests ({self.table[name].description}); wait "
-                        f"{wait_in_words(retry_after)}, then start a new verification.",
-                        limit=name,
-                        retry_after=retry_after,
-                    )
+            await self._check(self.strategy, name, key)
         except StorageError as error:
-            self._outage(name, error)
+            if self._outage(name, error):
+                await self._check(self.fallback_strategy, name, key)
+
+    async def _hit(self, strategy: MovingWindowRateLimiter, name: str, key: str) -> None:
+        for item in self.items[name]:
+            if not await strategy.hit(item, name, key):
+                stats = await strategy.get_window_stats(item, name, key)
+                self._refused(name)
+                retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
+                raise TooManyRequests(
+                    f"Too many requests ({self.table[name].description}: {item}); "
+                    f"try again in {wait_in_words(retry_after)}.",
+                    limit=name,
+                    retry_after=retry_after,
+                )
+
+    async def _check(self, strategy: MovingWindowRateLimiter, name: str, key: str) -> None:
+        for item in self.items[name]:
+            if not await strategy.test(item, name, key):
+                stats = await strategy.get_window_stats(item, name, key)
+                self._refused(name)
+                retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
+                raise TooManyRequests(
+                    f"Too many requests ({self.table[name].description}); wait "
+                    f"{wait_in_words(retry_after)}, then start a new verification.",
+                    limit=name,
+                    retry_after=retry_after,
+                )
 
     async def clear(self, name: str, key: str) -> None:
         key = self._hash(key)
+        if self.table[name].category in self.fallback:
+            for item in self.items[name]:
+                await self.fallback_strategy.clear(item, name, key)
         try:
             for item in self.items[name]:
                 await self.strategy.clear(item, name, key)
@@ -135,11 +152,21 @@ class LimitsRateLimiter:
     def _refused(self, name: str) -> None:
         metrics.RATE_LIMITED.labels(limit=name).inc()
 
-    def _outage(self, name: str, error: Exception) -> None:
+    def _outage(self, name: str, error: Exception) -> bool:
+        """The shared store is away: True to count this call in process memory instead,
+        False to let it through uncounted, or raise RateLimiterUnavailable (503)."""
         category = self.table[name].category
-        log.warning("ratelimit.store_unreachable", limit=name, error=type(error).__name__)
+        fallback = category in self.fallback
+        log.warning(
+            "ratelimit.store_unreachable",
+            limit=name,
+            error=type(error).__name__,
+            fallback="memory" if fallback else None,
+        )
+        if fallback:
+            return True
         if category in self.fail_open:
-            return
+            return False
         raise RateLimiterUnavailable()
 
 
