@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     sms_webhook_url: str | None = None
     sms_webhook_method: Literal["POST", "PUT"] = "POST"
     sms_webhook_headers: dict[str, str] = Field(default_factory=dict)
-    sms_webhook_body: str = '{"to": "{to}", "body": "{body}"}'
+    sms_webhook_body: str = '{"to": "{to}", "body": "{body}", "id": "{id}"}'
     sms_webhook_id_field: str = "id"
 
     @field_validator("sms_webhook_body")

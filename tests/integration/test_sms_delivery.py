@@ -192,3 +192,22 @@ async def test_webhook_404_is_permanent(
         await deliver_all(app)
         [row] = await outbox_rows(app)
         assert (row.status, row.last_error) == ("dead", "HTTP 404")
+
+
+async def test_the_default_webhook_body_carries_the_idempotency_id(
+    database_url: str, tmp_path: Path, endpoint: SmsEndpoint
+) -> None:
+    """Delivery is at-least-once: the outbox id, the same on every retry, lets the
+    receiver drop the rare duplicate."""
+    endpoint.script = [Scripted(503, {"error": "busy"})]
+    settings = {"sms_provider": "webhook", "sms_webhook_url": f"{endpoint.url}/send"}
+    clock = MovableClock()
+    async with delivery_app(database_url, tmp_path, clock=clock, **settings) as app:
+        [message_id] = await queue_messages(app, Channel.SMS, [PHONE])
+        await deliver_all(app)
+        clock.advance(seconds=6)  # past the first backoff
+        await deliver_all(app)
+        assert len(endpoint.calls) == 2  # a 503, then the retry
+        bodies = [json.loads(call.body) for call in endpoint.calls]
+        assert [body["id"] for body in bodies] == [message_id, message_id]
+        assert all(body["to"] == PHONE for body in bodies)

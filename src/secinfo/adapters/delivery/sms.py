@@ -119,7 +119,7 @@ class WebhookSender:
     ``{from}`` and ``{id}`` (the outbox id, stable across retries: an idempotency key)."""
 
     url: str
-    body_template: str = '{"to": "{to}", "body": "{body}"}'
+    body_template: str = '{"to": "{to}", "body": "{body}", "id": "{id}"}'
     method: str = "POST"
     headers: dict[str, str] = field(default_factory=dict)
     sender: str = ""
