@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from secinfo.adapters.migrations import migrate as run_migrations
 from secinfo.bootstrap import App, build
 from secinfo.cli_accounts import accounts_cli
+from secinfo.cli_common import console, settings_or_exit, with_app
 from secinfo.cli_fraud import fraud_cli
 from secinfo.cli_outbox import outbox_cli
-from secinfo.config import ConfigError, Settings, load_settings
-from secinfo.domain.errors import DomainError
-from secinfo.logging import configure_logging
+from secinfo.config import Settings
 from secinfo.services import api_keys
 
 cli = typer.Typer(help="secinfo: security info and verification codes.", no_args_is_help=True)
@@ -28,33 +25,9 @@ cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(outbox_cli, name="outbox")
 cli.add_typer(fraud_cli, name="fraud")
 cli.add_typer(accounts_cli, name="accounts")
-console = Console()
-T = TypeVar("T")
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        settings = load_settings(**overrides)
-    except ConfigError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
-
-
-def _with_app(settings: Settings, action: Callable[[App], Awaitable[T]]) -> T:
-    async def run() -> T:
-        app = build(settings)
-        try:
-            return await action(app)
-        finally:
-            await app.close()
-
-    try:
-        return asyncio.run(run())
-    except DomainError as error:
-        console.print(f"[red]{error.message}[/red]")
-        raise typer.Exit(1) from None
+# The shared helpers, under the short names the commands here use.
+_settings = settings_or_exit
+_with_app = with_app
 
 
 @cli.command()

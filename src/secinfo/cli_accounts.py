@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from secinfo.adapters.sql.accounts_admin import case_duplicates
+from secinfo.cli_common import settings_or_exit, with_app
 from secinfo.domain.contacts import mask
 
 accounts_cli = typer.Typer(help="Accounts: checks for the operator.", no_args_is_help=True)
@@ -18,9 +19,7 @@ def duplicates() -> None:
     """Emails that two or more accounts hold under one case-folded form (a second account
     signed up as ``Case-User@x`` beside ``case-user@x`` before names were folded).
     Nothing is merged: decide with the holders which account stays. Exits 1 if any."""
-    from secinfo.cli import _settings, _with_app
-
-    groups = _with_app(_settings(), lambda app: case_duplicates(app.engine))
+    groups = with_app(settings_or_exit(), lambda app: case_duplicates(app.engine))
     if not groups:
         console.print("No email is held by more than one account.")
         return

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from secinfo.cli_common import settings_or_exit, with_app
 from secinfo.services import fraud
 
 fraud_cli = typer.Typer(
@@ -17,9 +18,7 @@ console = Console()
 @fraud_cli.command("list")
 def list_blocks() -> None:
     """Prefixes blocked now, with the sends and completions that tripped the guard."""
-    from secinfo.cli import _settings, _with_app
-
-    blocks = _with_app(_settings(), lambda app: fraud.blocked(app.deps))
+    blocks = with_app(settings_or_exit(), lambda app: fraud.blocked(app.deps))
     table = Table("prefix", "country", "blocked at", "until", "sends", "completed")
     for block in blocks:
         table.add_row(
@@ -36,7 +35,5 @@ def list_blocks() -> None:
 @fraud_cli.command("unblock")
 def unblock(prefix: str) -> None:
     """Lift the block on PREFIX (as 'fraud list' shows it)."""
-    from secinfo.cli import _settings, _with_app
-
-    _with_app(_settings(), lambda app: fraud.unblock(app.deps, prefix))
+    with_app(settings_or_exit(), lambda app: fraud.unblock(app.deps, prefix))
     console.print(f"Lifted the block on {prefix}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from secinfo.adapters.sql.outbox_admin import FINAL, SqlOutboxAdmin
+from secinfo.cli_common import settings_or_exit, with_app
 from secinfo.domain.contacts import Channel, mask
 
 outbox_cli = typer.Typer(
@@ -21,10 +22,11 @@ console = Console()
 T = TypeVar("T")
 
 
-def _admin(action: Callable[[SqlOutboxAdmin], Awaitable[T]]) -> T:
-    from secinfo.cli import _settings, _with_app  # the CLI's own settings and app handling
-
-    return _with_app(_settings(), lambda app: action(SqlOutboxAdmin(app.engine)))
+def _admin(action: Callable[[SqlOutboxAdmin, datetime], Awaitable[T]]) -> T:
+    """Run ``action`` with the outbox admin and the time now, from the app's clock."""
+    return with_app(
+        settings_or_exit(), lambda app: action(SqlOutboxAdmin(app.engine), app.deps.clock.now())
+    )
 
 
 def _when(value: datetime | None) -> str:
@@ -55,9 +57,9 @@ def outbox_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """The newest messages (destinations masked), and how many are in each status."""
-    counts = _admin(lambda admin: admin.counts())
+    counts = _admin(lambda admin, _now: admin.counts())
     messages = _admin(
-        lambda admin: admin.list_messages(status=status, channel=channel, limit=limit)
+        lambda admin, _now: admin.list_messages(status=status, channel=channel, limit=limit)
     )
     console.print(
         "  ".join(f"{name}: {count}" for name, count in sorted(counts.items())) or "empty"
@@ -80,7 +82,7 @@ def outbox_list(
 @outbox_cli.command("show")
 def outbox_show(message_id: str) -> None:
     """One message and every attempt to deliver it."""
-    found = _admin(lambda admin: admin.get(message_id))
+    found = _admin(lambda admin, _now: admin.get(message_id))
     if found is None:
         console.print(f"[red]No message {message_id}.[/red]")
         raise typer.Exit(1)
@@ -125,11 +127,11 @@ def outbox_retry(
 ) -> None:
     """Queue dead or failed messages again, now, with a fresh attempt budget."""
 
-    async def retry(admin: SqlOutboxAdmin) -> tuple[list[str], dict[str, str]]:
+    async def retry(admin: SqlOutboxAdmin, now: datetime) -> tuple[list[str], dict[str, str]]:
         ids = list(message_ids or [])
         if all_dead:
             ids += await admin.dead_ids()
-        result = await admin.retry(list(dict.fromkeys(ids)), datetime.now(UTC))
+        result = await admin.retry(list(dict.fromkeys(ids)), now)
         return result.requeued, result.refused
 
     if not message_ids and not all_dead:
@@ -156,6 +158,10 @@ def outbox_purge(
     if wrong:
         console.print(f"[red]Only ended messages can be purged ({', '.join(FINAL)}).[/red]")
         raise typer.Exit(2)
-    before = datetime.now(UTC) - _age(older_than)
-    deleted = _admin(lambda admin: admin.purge(before, statuses))
+    age = _age(older_than)
+
+    async def purge(admin: SqlOutboxAdmin, now: datetime) -> tuple[int, datetime]:
+        return await admin.purge(now - age, statuses), now - age
+
+    deleted, before = _admin(purge)
     console.print(f"Purged {deleted} messages created before {_when(before)}.")
