@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     step_up_window_seconds: int = Field(_seconds(_SERVICE.step_up_window), ge=60, le=86400)
     session_ttl_days: int = Field(_SERVICE.session_ttl.days, ge=1, le=365)
 
-    # Waiting periods, sign-in risk, reconfirmation, activity (§5, §6, §8).
+    # Waiting periods, sign-in risk, reconfirmation, activity.
     public_url: str | None = Field(
         None,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",

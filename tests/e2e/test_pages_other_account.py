@@ -1,4 +1,4 @@
-"""Verifying with another account (§4): the alternate email being added is itself the
+"""Verifying with another account: the alternate email being added is itself the
 sign-in name of another account here. The person reads the code by signing in to that
 account, in another tab of the same browser (the session cookie becomes the other
 account's) or in a private window, then types it in the first tab."""

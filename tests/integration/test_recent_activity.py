@@ -1,4 +1,4 @@
-"""§8 recent activity: what is recorded, "this wasn't me", retention, countries, metrics."""
+"""Recent activity: what is recorded, "this wasn't me", retention, countries, metrics."""
 
 from __future__ import annotations
 

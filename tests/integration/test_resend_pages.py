@@ -1,5 +1,5 @@
 """I don't have a code on the recovery page: the page is the same whether or not the
-contact typed back matched (§7: no enumeration), and it shows the cool-down."""
+contact typed back matched (no enumeration), and it shows the cool-down."""
 
 from __future__ import annotations
 

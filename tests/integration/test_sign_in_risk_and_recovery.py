@@ -1,4 +1,4 @@
-"""§6 and §7 over HTTP: when sign-in asks for a code, the reconfirm prompt, recovery."""
+"""Sign-in checks and recovery over HTTP: when sign-in asks for a code, the reconfirm prompt, recovery."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""§5 over HTTP on SQLite and PostgreSQL, with the clock moved through the 30 days."""
+"""Waiting periods over HTTP on SQLite and PostgreSQL, with the clock moved through the 30 days."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finishing an add by its flow (§4 "verifying with another account"): the verification
+"""Finishing an add by its flow ("verifying with another account"): the verification
 id the holder's page carries and the code, whatever session the browser now holds."""
 
 from __future__ import annotations

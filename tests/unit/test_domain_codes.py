@@ -1,4 +1,4 @@
-"""One-time codes (§3): generated from ``secrets``, kept only as keyed hashes."""
+"""One-time codes: generated from ``secrets``, kept only as keyed hashes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contact points: parsing, normalising and masking emails and phone numbers (§2, §7)."""
+"""Contact points: parsing, normalising and masking emails and phone numbers."""
 
 from __future__ import annotations
 

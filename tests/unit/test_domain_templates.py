@@ -1,4 +1,4 @@
-"""Message templates (§3, §10): what a person reads in the email or SMS.
+"""Message templates: what a person reads in the email or SMS.
 
 The context keys are the ones the services pass: ``queue_message`` adds ``product`` and
 ``domain``; ``queue_code`` adds ``code``, ``account`` and ``minutes``; the notices get

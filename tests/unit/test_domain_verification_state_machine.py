@@ -1,4 +1,4 @@
-"""The verification state machine (§3) against a model of what SHOULD happen.
+"""The verification state machine against a model of what SHOULD happen.
 
 Hypothesis drives one verification through any sequence of sends, checks (wrong codes,
 right codes, earlier codes, expired codes, codes of another verification, codes typed
@@ -81,7 +81,7 @@ class VerificationMachine(RuleBasedStateMachine):
         self.verification = make_verification("ver_under_test", self.now, self.policy)
         # Codes sent on other verifications: they must never work on this one.
         self.other_codes: list[str] = []
-        # The model, written from §3 and never from the implementation.
+        # The model, written from the code rules (docs/concepts.md) and never from the implementation.
         self.model_status = Status.PENDING
         self.model_expires_at = self.now + self.policy.ttl
         self.model_checks = 0

@@ -1,4 +1,4 @@
-"""The reconfirm prompt (§6): "make sure you can still receive codes".
+"""The reconfirm prompt: "make sure you can still receive codes".
 
 When no security info was verified for 365 days, sign-in asks the holder to verify one
 item or add a new one. It can be skipped for 24 hours at a time; from 7 days after the

@@ -1,4 +1,4 @@
-"""Recovery, "forgot password" (§7): no enumeration, masked contacts typed back in full,
+"""Recovery, "forgot password": no enumeration, masked contacts typed back in full,
 two proofs with 2-step verification, and a reset that ends every session."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Managing security info (§4): add with a code, remove, sign-in options, labels."""
+"""Managing security info: add with a code, remove, sign-in options, labels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""When sign-in asks for a code (§6): not every time, only when it looks risky.
+"""When sign-in asks for a code: not every time, only when it looks risky.
 
 A code is asked for with 2-step verification on, after 5 recent failures, after 90 days
 without signing in, or when a device not seen before comes from a network not seen

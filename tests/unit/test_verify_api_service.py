@@ -1,4 +1,4 @@
-"""The Verify-style API for integrators (§9): start, check, cancel, fetch."""
+"""The Verify-style API for integrators: start, check, cancel, fetch."""
 
 from __future__ import annotations
 

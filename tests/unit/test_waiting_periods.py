@@ -1,4 +1,4 @@
-"""Waiting periods (§5): remove-all and "I don't have any of these" wait 30 days.
+"""Waiting periods: remove-all and "I don't have any of these" wait 30 days.
 
 While a change waits, every other change to security settings and billing is refused
 with the date it ends; old contacts are told at the start, every 7 days and at the end;

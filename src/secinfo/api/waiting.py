@@ -1,4 +1,4 @@
-"""Waiting periods (§5): remove all, "I don't have any of these", cancel, 2-step, not me."""
+"""Waiting periods: remove all, "I don't have any of these", cancel, 2-step, not me."""
 
 from __future__ import annotations
 

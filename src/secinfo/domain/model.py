@@ -1,4 +1,4 @@
-"""The records secinfo keeps (§2). Plain dataclasses; rules live beside them."""
+"""The records secinfo keeps. Plain dataclasses; rules live beside them."""
 
 from __future__ import annotations
 
@@ -248,7 +248,7 @@ class ChangeStatus(StrEnum):
 
 @dataclass
 class PendingChange:
-    """A security-info change held for the waiting period (§5)."""
+    """A security-info change held for the waiting period."""
 
     id: str
     account_id: str
@@ -309,7 +309,7 @@ class RecoveryContact:
 
 @dataclass
 class Recovery:
-    """A "forgot password" flow: proofs by codes, then a new password (§7)."""
+    """A "forgot password" flow: proofs by codes, then a new password."""
 
     id: str
     created_at: datetime

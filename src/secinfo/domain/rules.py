@@ -1,4 +1,4 @@
-"""Rules with numbers in them (§5, §6): waiting periods, step-up, sign-in risk, reconfirm."""
+"""Rules with numbers in them: waiting periods, step-up, sign-in risk, reconfirm."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class SignInFacts:
 def challenge_reason(
     facts: SignInFacts, now: datetime, policy: SignInPolicy
 ) -> ChallengeReason | None:
-    """Why this sign-in needs a code, or None when the password is enough (§6).
+    """Why this sign-in needs a code, or None when the password is enough.
 
     Unusual means a device not seen before *and* a network or country not seen before:
     a new laptop at home, or the usual phone abroad, is not unusual on its own.
@@ -88,7 +88,7 @@ def reconfirm_state(
     now: datetime,
     policy: ReconfirmPolicy,
 ) -> ReconfirmState:
-    """Whether sign-in asks "make sure you can still receive codes" (§6)."""
+    """Whether sign-in asks "make sure you can still receive codes"."""
     if last_confirmed_at is not None and now - last_confirmed_at < policy.period:
         return ReconfirmState.NOT_NEEDED
     if prompted_at is not None and now >= prompted_at + policy.grace:

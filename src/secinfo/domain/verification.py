@@ -1,4 +1,4 @@
-"""The verification state machine (§3): sends, checks, expiry and cancel.
+"""The verification state machine: sends, checks, expiry and cancel.
 
 Pure: every method takes ``now`` and returns what happened; storage is elsewhere.
 """

@@ -1,4 +1,4 @@
-"""Abuse resistance around every code (§3): named limits, the SMS-pumping guard, and the
+"""Abuse resistance around every code: named limits, the SMS-pumping guard, and the
 100-consecutive-failures rule (NIST 800-63B §5.2.2).
 
 The client address a limit counts is the end user's: the HTTP layer sets it for each

@@ -1,4 +1,4 @@
-"""Accounts (§2): sign up with a verified sign-in name, sign in, sessions, password."""
+"""Accounts: sign up with a verified sign-in name, sign in, sessions, password."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recent activity (§8): append-only events written in the caller's transaction."""
+"""Recent activity: append-only events written in the caller's transaction."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Authenticator apps and the recovery code as security info (§2).
+"""Authenticator apps and the recovery code as security info.
 
 Both are proved by a code the holder has rather than one that is sent: one call checks
 it. Wrong codes count against the same per-account limits as sent codes

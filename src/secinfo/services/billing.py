@@ -1,4 +1,4 @@
-"""An opaque per-account billing profile that integrators keep here, so the §5 freeze on
+"""An opaque per-account billing profile that integrators keep here, so the waiting-period freeze on
 billing changes while a security-info change waits is real."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Waiting periods (§5): changes held 30 days, the freeze, notices, cancel, completion.
+"""Waiting periods: changes held 30 days, the freeze, notices, cancel, completion.
 
 A pending change is written with its start notices in one transaction. A scheduled job
 completes due changes; ``finish`` only succeeds while the row is still pending, so with

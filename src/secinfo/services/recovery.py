@@ -1,4 +1,4 @@
-"""Recovery, "forgot password" (§7): no enumeration, masked contacts, typed back in full.
+"""Recovery, "forgot password": no enumeration, masked contacts, typed back in full.
 
 An unknown sign-in name gets the same answer as a real one: a recovery id and masked
 contacts (decoys derived from the name with the server secret, so asking twice shows

@@ -1,4 +1,4 @@
-"""I don't have any of these (§5): replace unreachable security info with a new contact.
+"""I don't have any of these: replace unreachable security info with a new contact.
 
 The holder is signed in (password) but cannot receive codes at any current contact, so
 cannot step up. The new contact is proved by a code sent to it; the swap then waits

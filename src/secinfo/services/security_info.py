@@ -1,4 +1,4 @@
-"""Managing security info (§4): list, add with a code, label, remove, sign-in names."""
+"""Managing security info: list, add with a code, label, remove, sign-in names."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ async def confirm_add_by_flow(
     deps: Deps, item_id: str, verification_id: str, code: str, context: RequestContext
 ) -> AddedByFlow:
     """Finish an add from its own page when the browser's session is no longer the
-    holder's (§4 "verifying with another account": the person signed in to the other
+    holder's ("verifying with another account": the person signed in to the other
     account in another tab to read the code).
 
     The flow authorises it, not the cookie: the verification id only the holder's page
@@ -309,7 +309,7 @@ async def update_label(
 
 async def remove(deps: Deps, session: Session, item_id: str, context: RequestContext) -> Removal:
     """Remove one item at once while other info that can receive codes remains; removing
-    the last one waits 30 days (§5). A sign-in name stays a sign-in name until it is
+    the last one waits 30 days. A sign-in name stays a sign-in name until it is
     switched off under sign-in options."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
@@ -368,7 +368,7 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
 
 async def remove_all(deps: Deps, session: Session, context: RequestContext) -> PendingChange:
     """Remove all security info ("remove all my security info"): held 30 days, old
-    contacts warned (§5)."""
+    contacts warned."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)
@@ -393,7 +393,7 @@ async def remove_all(deps: Deps, session: Session, context: RequestContext) -> P
 async def set_sign_in(
     deps: Deps, session: Session, item_id: str, enabled: bool, context: RequestContext
 ) -> SecurityInfo:
-    """Switch a verified email or phone on or off as a sign-in name (§4 sign-in options)."""
+    """Switch a verified email or phone on or off as a sign-in name (sign-in options)."""
     require_privileged(deps, session)
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)

@@ -1,4 +1,4 @@
-"""Sign-in (§6): password, then a code only when it is needed, and the reconfirm prompt.
+"""Sign-in: password, then a code only when it is needed, and the reconfirm prompt.
 
 A code is asked for when 2-step verification is on, after many recent failures, after
 long inactivity, or when the sign-in looks unusual (a device not seen before together

@@ -1,4 +1,4 @@
-"""Step-up (§6): a code check makes a session privileged for a short window."""
+"""Step-up: a code check makes a session privileged for a short window."""
 
 from __future__ import annotations
 

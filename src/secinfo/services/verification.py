@@ -1,4 +1,4 @@
-"""Verification codes (§3): start, resend and check, shared by every flow.
+"""Verification codes: start, resend and check, shared by every flow.
 
 These helpers run inside the caller's unit of work so the code message commits with
 the verification that caused it. Flow modules (sign-up, step-up, add info, the Verify

@@ -1,4 +1,4 @@
-"""The Verify-style API for integrators (§9): send a code to X, check it."""
+"""The Verify-style API for integrators: send a code to X, check it."""
 
 from __future__ import annotations
 

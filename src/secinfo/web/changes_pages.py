@@ -1,4 +1,4 @@
-"""Recent activity with "this wasn't me", and the waiting periods (§5, §8): remove all,
+"""Recent activity with "this wasn't me", and the waiting periods: remove all,
 "I don't have any of these", and cancelling a pending change from a signed-in session."""
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ NOTICES = {
     "info_removed": "The security info was removed.",
     "label_changed": "The label is saved.",
     "removal_pending": (
-        "That was your last security info that can receive codes, so its removal waits "
+        "That was your last security info that can prove it's you, so its removal waits "
         "{waiting}. Add new security info or cancel the request in the meantime."
     ),
     "change_pending": "Your request is waiting. We've told all your current contacts.",

@@ -1,4 +1,4 @@
-"""Security basics (§4, §5, §8): the signed-in holder's pages.
+"""Security basics: the signed-in holder's pages.
 
 Actions that need a recent code send the person to the step-up page first and bring
 them back to the same page afterwards (``?next=``). The services still enforce it.
@@ -268,7 +268,7 @@ async def _holds(request: Request, session: Session | None, item_id: str) -> boo
     )
 
 
-# The code page of an add survives the browser's session changing (§4 "verifying with
+# The code page of an add survives the browser's session changing ("verifying with
 # another account"): when the cookie no longer holds the item's account (the person
 # signed in to the account the new email belongs to, in another tab, to read the code),
 # the flow's own id and the code authorise finishing it. Nothing of the current
