@@ -372,6 +372,20 @@ class FakeVerifications:
         self.table.require(verification.id)
         self.table.put(verification.id, verification)
 
+    async def expire_stale_pending_for_api_key(
+        self, api_key_id: str, channel: Channel, destination: str, now: datetime
+    ) -> None:
+        for verification in self.table.rows():
+            if (
+                verification.api_key_id == api_key_id
+                and verification.channel is channel
+                and verification.destination == destination
+                and verification.status is Status.PENDING
+                and verification.expires_at <= now
+            ):
+                verification.status = Status.EXPIRED
+                self.table.put(verification.id, verification)
+
     async def find_pending_for_api_key(
         self, api_key_id: str, channel: Channel, destination: str, now: datetime
     ) -> Verification | None:

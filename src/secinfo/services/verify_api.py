@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from secinfo.domain.contacts import Channel, normalize_contact
-from secinfo.domain.errors import NotFound
+from secinfo.domain.errors import Conflict, NotFound, ResendCooldown
 from secinfo.domain.model import ApiKey, MessageStatus
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
@@ -36,14 +36,44 @@ async def start(
     """
     abuse.CLIENT_IP.set(client_ip)
     channel, destination = normalize_contact(to, channel)
+    # Concurrent starts for one ``to`` serialise on a unique index over the pending ones
+    # (ux_verifications_pending_api): a start that loses the race starts over and finds
+    # the winner's verification, then resends on it (or answers its cooldown).
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        try:
+            verification = await _start_once(deps, api_key, channel, destination, locale)
+        except Conflict:
+            if attempt == _START_ATTEMPTS:
+                raise
+            continue
+        deps.outbox_wakeup()
+        return verification
+    raise AssertionError("unreachable")
+
+
+_START_ATTEMPTS = 4
+
+
+async def _start_once(
+    deps: Deps, api_key: ApiKey, channel: Channel, destination: str, locale: str
+) -> Verification:
+    now = deps.clock.now()
     async with deps.uow() as uow:
         pending = await uow.verifications.find_pending_for_api_key(
-            api_key.id, channel, destination, deps.clock.now()
+            api_key.id, channel, destination, now
         )
         if pending is not None:
-            await codes.resend(deps, uow, pending)
+            try:
+                await codes.resend(deps, uow, pending)
+            except ResendCooldown as error:
+                raise ResendCooldown(
+                    error.message, **error.details, verification_id=pending.id
+                ) from None
             verification = pending
         else:
+            await uow.verifications.expire_stale_pending_for_api_key(
+                api_key.id, channel, destination, now
+            )
             verification = codes.new_verification(
                 deps,
                 purpose=Purpose.INTEGRATOR,
@@ -54,7 +84,6 @@ async def start(
             )
             await codes.start(deps, uow, verification)
         await uow.commit()
-    deps.outbox_wakeup()
     return verification
 
 

@@ -274,10 +274,31 @@ class SqlVerifications:
         return Verification(**values)
 
     async def add(self, verification: Verification) -> None:
-        await self.connection.execute(
-            verifications.insert().values({**self._values(verification), "version": 1})
-        )
+        try:
+            await self.connection.execute(
+                verifications.insert().values({**self._values(verification), "version": 1})
+            )
+        except sa.exc.IntegrityError as error:
+            # Another start for the same (API key, channel, destination) committed first
+            # (ux_verifications_pending_api): the caller starts over and resends on it.
+            raise ConcurrentUpdate() from error
         self._versions[verification.id] = 1
+
+    async def expire_stale_pending_for_api_key(
+        self, api_key_id: str, channel: Channel, destination: str, now: datetime
+    ) -> None:
+        """Mark pending rows past their expiry as expired, so a new one can be pending."""
+        await self.connection.execute(
+            verifications.update()
+            .where(
+                verifications.c.api_key_id == api_key_id,
+                verifications.c.destination == destination,
+                verifications.c.channel == channel.value,
+                verifications.c.status == Status.PENDING.value,
+                verifications.c.expires_at <= now,
+            )
+            .values(status=Status.EXPIRED.value, version=verifications.c.version + 1)
+        )
 
     async def get(self, verification_id: str) -> Verification | None:
         row = (

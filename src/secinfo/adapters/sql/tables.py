@@ -119,6 +119,17 @@ verifications = sa.Table(
     sa.Column("approved_at", UTCDateTime()),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Index("ix_verifications_lookup", "api_key_id", "destination", "status"),
+    # One pending Verify-API verification per (API key, channel, destination): concurrent
+    # starts for one ``to`` serialise here, the losers resend on the winner's id.
+    sa.Index(
+        "ux_verifications_pending_api",
+        "api_key_id",
+        "channel",
+        "destination",
+        unique=True,
+        sqlite_where=sa.text("status = 'pending' AND api_key_id IS NOT NULL"),
+        postgresql_where=sa.text("status = 'pending' AND api_key_id IS NOT NULL"),
+    ),
 )
 
 sessions = sa.Table(
