@@ -53,6 +53,7 @@ def serve(
     import uvicorn
 
     from secinfo.api.app import create_app
+    from secinfo.api.slow_clients import protocol_with
 
     settings = _settings()
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
@@ -74,6 +75,10 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
+        http=protocol_with(settings.http_header_timeout_seconds),
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        limit_concurrency=settings.http_limit_concurrency,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
     )
     console.print("secinfo stopped.")
 

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     geoip_csv: Path | None = Field(None, description="CSV of network,country for IP → country.")
     jobs_interval_seconds: float = Field(30, gt=0, le=3600)
 
+    # Slow clients (``serve``): headers must arrive in time, idle connections close, and
+    # past the connection limit new requests answer 503.
+    http_header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    http_keep_alive_seconds: int = Field(5, ge=1, le=300)
+    http_limit_concurrency: int = Field(1000, ge=1)
+    http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     # Abuse resistance: named rate limits (Redis shares them between processes), SMS pumping.
     redis_url: str | None = Field(None, pattern=r"^(rediss?|unix)://")
     redis_key_prefix: str = Field("secinfo", min_length=1, max_length=64)
