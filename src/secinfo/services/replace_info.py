@@ -49,7 +49,14 @@ async def start(
     async with deps.uow() as uow:
         await ensure_unfrozen(uow, session.account_id)
         item, verification = await add_pending_with_code(
-            deps, uow, session, kind, contact, clean_label(label), Purpose.REPLACE_INFO
+            deps,
+            uow,
+            session.account_id,
+            session.id,
+            kind,
+            contact,
+            clean_label(label),
+            Purpose.REPLACE_INFO,
         )
         await uow.commit()
     deps.outbox_wakeup()

@@ -69,17 +69,19 @@ async def _owned_item(
 async def add_pending_with_code(
     deps: Deps,
     uow: UnitOfWork,
-    session: Session,
+    account_id: str,
+    flow_id: str,
     kind: InfoKind,
     contact: tuple[Channel, str],
     label: str | None,
     purpose: Purpose,
 ) -> tuple[SecurityInfo, Verification]:
-    """A new item, pending until the code sent to it now is typed back."""
+    """A new item, pending until the code sent to it now is typed back. ``flow_id`` is
+    the session (or sign-in challenge) that must still be live to finish it."""
     channel, normalized = contact
     item = SecurityInfo(
         id=new_id("inf"),
-        account_id=session.account_id,
+        account_id=account_id,
         kind=kind,
         value=normalized,
         state=InfoState.PENDING,
@@ -93,9 +95,9 @@ async def add_pending_with_code(
         purpose=purpose,
         channel=channel,
         destination=normalized,
-        account_id=session.account_id,
+        account_id=account_id,
         subject_id=item.id,
-        session_id=session.id,
+        session_id=flow_id,
     )
     return item, verification
 
@@ -133,7 +135,7 @@ async def add(
             stale.removed_at = now
             await uow.security_info.update(stale)
         item, verification = await add_pending_with_code(
-            deps, uow, session, kind, contact, label, Purpose.ADD_INFO
+            deps, uow, session.account_id, session.id, kind, contact, label, Purpose.ADD_INFO
         )
         await activity.record(
             deps,

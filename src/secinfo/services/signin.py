@@ -53,6 +53,7 @@ from secinfo.services import verification as codes
 from secinfo.services.accounts import NewSession, open_session
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.messages import notify_contacts
+from secinfo.services.security_info import add_pending_with_code
 
 
 @dataclass(frozen=True)
@@ -285,26 +286,16 @@ async def add_info(
         if challenge.reason is not ChallengeReason.RECONFIRM:
             raise InvalidInput("New info can only be added at the reconfirm step.")
         items = await uow.security_info.list_for_account(challenge.account_id)
-        now = deps.clock.now()
-        item = SecurityInfo(
-            id=new_id("inf"),
-            account_id=challenge.account_id,
-            kind=kind,
-            value=normalized,
-            state=InfoState.PENDING,
-            added_at=now,
-        )
-        await uow.security_info.add(item)
         replacing = any(other.can_receive_codes for other in items)
-        verification = await codes.start_for_account(
+        _, verification = await add_pending_with_code(
             deps,
             uow,
-            purpose=Purpose.REPLACE_INFO if replacing else Purpose.ADD_INFO,
-            channel=channel,
-            destination=normalized,
-            account_id=challenge.account_id,
-            subject_id=item.id,
-            session_id=challenge.id,
+            challenge.account_id,
+            challenge.id,
+            kind,
+            (channel, normalized),
+            None,
+            Purpose.REPLACE_INFO if replacing else Purpose.ADD_INFO,
         )
         await uow.commit()
     deps.outbox_wakeup()
