@@ -34,6 +34,7 @@ from secinfo.services import abuse, activity
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import masked_account_name, notify_contacts
+from secinfo.services.security_info import activate
 
 MAX_AUTHENTICATORS = 5
 
@@ -138,30 +139,7 @@ async def activate_authenticator(
             raise AlreadyRegistered("This authenticator app is already active.")
         valid = await _check_authenticator(deps, uow, item, code)
         if valid:
-            now = deps.clock.now()
-            item.state = InfoState.ACTIVE
-            item.verified_at = now
-            item.last_used_at = now
-            await uow.security_info.update(item)
-            await activity.record(
-                deps,
-                uow,
-                item.account_id,
-                EventTag.SECURITY_INFO_VERIFIED,
-                context,
-                item_id=item.id,
-                kind=item.kind.value,
-                label=item.display_name,
-            )
-            account = await uow.accounts.get(item.account_id)
-            if account is not None:
-                await notify_contacts(
-                    deps,
-                    uow,
-                    account,
-                    "security_info_added",
-                    {"kind": item.kind.value, "added": item.display_name},
-                )
+            await activate(deps, uow, item, context)
         else:
             await _record_failure(deps, uow, item.account_id, context, "add_info")
         await uow.commit()

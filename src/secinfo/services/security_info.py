@@ -66,6 +66,37 @@ async def _owned_item(
     return item
 
 
+async def activate(
+    deps: Deps, uow: UnitOfWork, item: SecurityInfo, context: RequestContext
+) -> None:
+    """The item proved itself: active now, recorded, and every contact is told."""
+    now = deps.clock.now()
+    item.state = InfoState.ACTIVE
+    item.verified_at = now
+    item.last_used_at = now
+    await uow.security_info.update(item)
+    await activity.record(
+        deps,
+        uow,
+        item.account_id,
+        EventTag.SECURITY_INFO_VERIFIED,
+        context,
+        item_id=item.id,
+        kind=item.kind.value,
+        label=item.display_name if item.channel is None else None,
+    )
+    account = await uow.accounts.get(item.account_id)
+    if account is not None:
+        await notify_contacts(
+            deps,
+            uow,
+            account,
+            "security_info_added",
+            {"kind": item.kind.value, "added": item.display_name},
+            exclude=(item.id,),  # it just proved itself
+        )
+
+
 async def add_pending_with_code(
     deps: Deps,
     uow: UnitOfWork,
@@ -251,30 +282,7 @@ async def _check_add_code(
     """Check the code; a right one makes the item active and tells every other contact."""
     outcome = await codes.check(deps, uow, verification, code)
     if outcome.valid:
-        now = deps.clock.now()
-        item.state = InfoState.ACTIVE
-        item.verified_at = now
-        item.last_used_at = now
-        await uow.security_info.update(item)
-        await activity.record(
-            deps,
-            uow,
-            item.account_id,
-            EventTag.SECURITY_INFO_VERIFIED,
-            context,
-            item_id=item.id,
-            kind=item.kind.value,
-        )
-        account = await uow.accounts.get(item.account_id)
-        if account is not None:
-            await notify_contacts(
-                deps,
-                uow,
-                account,
-                "security_info_added",
-                {"kind": item.kind.value, "added": item.masked},
-                exclude=(item.id,),  # it just proved itself with a code
-            )
+        await activate(deps, uow, item, context)
     else:
         await activity.record(
             deps,
