@@ -39,6 +39,7 @@ from secinfo.domain.model import (
     SignInChallenge,
 )
 from secinfo.domain.verification import Status, Verification
+from secinfo.domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from secinfo.ports import RateLimiter
 from secinfo.services import accounts
 from secinfo.services import signin as signin
@@ -171,6 +172,7 @@ class FakeStore:
     recoveries: dict[str, Recovery] = field(default_factory=dict)
     billing: dict[str, BillingProfile] = field(default_factory=dict)
     prefix_blocks: dict[str, PrefixBlock] = field(default_factory=dict)
+    webhooks: dict[str, WebhookEndpoint] = field(default_factory=dict)
     commits: int = 0
     next_prefix_block_id: int = 1
     locks: RowLocks = field(default_factory=RowLocks, repr=False, compare=False)
@@ -710,6 +712,74 @@ class FakePrefixBlocks:
         return lifted
 
 
+class FakeWebhooks:
+    """Endpoints, and their deliveries read from the outbox (no attempt log: the fake
+    outbox has no worker)."""
+
+    def __init__(self, table: _Table[WebhookEndpoint], outbox: _Table[OutgoingMessage]) -> None:
+        self.table = table
+        self.outbox = outbox
+
+    async def add(self, endpoint: WebhookEndpoint) -> None:
+        self.table.insert(endpoint.id, endpoint)
+
+    async def get(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return self.table.get(endpoint_id)
+
+    async def list_all(self) -> list[WebhookEndpoint]:
+        return sorted(self.table.rows(), key=lambda endpoint: endpoint.created_at)
+
+    async def list_enabled(self) -> list[WebhookEndpoint]:
+        return [endpoint for endpoint in await self.list_all() if endpoint.enabled]
+
+    async def update(self, endpoint: WebhookEndpoint) -> None:
+        self.table.require(endpoint.id)
+        self.table.put(endpoint.id, endpoint)
+
+    async def delete(self, endpoint_id: str) -> None:
+        self.table.delete(endpoint_id)
+
+    def _mine(self, endpoint_id: str) -> list[OutgoingMessage]:
+        return [
+            message
+            for message in self.outbox.rows()
+            if message.channel is Channel.WEBHOOK and message.destination == endpoint_id
+        ]
+
+    async def deliveries(
+        self, endpoint_id: str, limit: int, status: str | None = None
+    ) -> list[WebhookDelivery]:
+        found = [
+            WebhookDelivery(
+                id=message.id,
+                endpoint_id=endpoint_id,
+                event_type=message.template,
+                status=message.status.value,
+                attempts=message.attempts,
+                created_at=message.created_at,
+                next_attempt_at=message.next_attempt_at,
+                sent_at=message.sent_at,
+                last_error=message.last_error,
+                attempt_log=list[DeliveryAttempt](),
+            )
+            for message in reversed(self._mine(endpoint_id))
+            if status is None or message.status.value == status
+        ]
+        return found[:limit]
+
+    async def requeue(self, endpoint_id: str, delivery_id: str, now: datetime) -> str | None:
+        message = next((m for m in self._mine(endpoint_id) if m.id == delivery_id), None)
+        if message is None:
+            return None
+        before = message.status.value
+        if message.status in (MessageStatus.DEAD, MessageStatus.FAILED):
+            message.status = MessageStatus.QUEUED
+            message.attempts = 0
+            message.next_attempt_at = now
+            self.outbox.put(message.id, message)
+        return before
+
+
 def _sign_in_name_key(item: SecurityInfo) -> Hashable | None:
     """``uq_security_info_sign_in_name``: value, where sign_in and state <> 'pending'."""
     return item.value if item.sign_in and item.state is not InfoState.PENDING else None
@@ -767,6 +837,7 @@ class FakeUnitOfWork:
         self.prefix_blocks = FakePrefixBlocks(
             self._table("prefix_blocks", store.prefix_blocks), store
         )
+        self.webhooks = FakeWebhooks(self._table("webhooks", store.webhooks), self.outbox.table)
         return self
 
     async def __aexit__(

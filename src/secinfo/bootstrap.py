@@ -14,6 +14,7 @@ from secinfo.adapters.delivery.devmailbox import DevMailbox
 from secinfo.adapters.delivery.sms import TwilioSender, WebhookSender
 from secinfo.adapters.delivery.smtp import SmtpConfig, SmtpSender
 from secinfo.adapters.delivery.templates import JinjaRenderer
+from secinfo.adapters.delivery.webhooks import StandardWebhookSender
 from secinfo.adapters.geoip import CsvCountries
 from secinfo.adapters.passwords import Argon2Passwords
 from secinfo.adapters.ratelimit.limiter import memory_limiter, redis_limiter
@@ -28,7 +29,9 @@ from secinfo.domain.limits import Category, with_overrides
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
+from secinfo.domain.webhooks import DeliveryTarget, WebhookPolicy
 from secinfo.ports import Clock, MessageSender, PasswordHasher, RateLimiter
+from secinfo.services import webhooks
 from secinfo.services.deps import Deps, ServiceConfig, UnknownCountries
 from secinfo.worker import Deliverer, RetryPolicy
 
@@ -89,6 +92,13 @@ def service_config(settings: Settings) -> ServiceConfig:
             block_for=timedelta(hours=settings.pumping_block_hours),
             prefix_digits=settings.pumping_prefix_digits,
         ),
+        webhooks=WebhookPolicy(
+            rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_hours),
+            # A send never outlasts the worker's own send timeout.
+            timeout_seconds=min(
+                settings.webhook_timeout_seconds, settings.delivery_send_timeout_seconds
+            ),
+        ),
     )
 
 
@@ -143,6 +153,9 @@ def build(
         countries=CsvCountries(settings.geoip_csv) if settings.geoip_csv else UnknownCountries(),
         limiter=build_limiter(settings),
     )
+    senders = dict(senders)
+    if Channel.WEBHOOK not in senders:
+        senders[Channel.WEBHOOK] = webhook_sender(deps)
     deliverer = Deliverer(
         queue=SqlOutboxQueue(engine, box),
         senders=senders,
@@ -152,6 +165,13 @@ def build(
             max_delay=timedelta(seconds=settings.delivery_retry_max_seconds),
             max_attempts=settings.delivery_max_attempts,
         ),
+        retries={
+            Channel.WEBHOOK: RetryPolicy(
+                first_delay=timedelta(seconds=settings.delivery_retry_first_seconds),
+                max_delay=timedelta(seconds=settings.webhook_retry_max_seconds),
+                max_attempts=settings.webhook_max_attempts,
+            )
+        },
         batch_size=settings.delivery_batch_size,
         lease_seconds=settings.delivery_lease_seconds,
         send_timeout=settings.delivery_send_timeout_seconds,
@@ -160,7 +180,7 @@ def build(
     closers: list[Callable[[], Awaitable[None]]] = [
         sender.close
         for sender in dict.fromkeys(senders.values())
-        if isinstance(sender, SmtpSender | TwilioSender | WebhookSender)
+        if isinstance(sender, SmtpSender | TwilioSender | WebhookSender | StandardWebhookSender)
     ]
     return App(
         settings=settings,
@@ -169,6 +189,23 @@ def build(
         deliverer=deliverer,
         mailbox=mailbox,
         closers=closers,
+    )
+
+
+def webhook_sender(deps: Deps) -> StandardWebhookSender:
+    """Signed webhooks to operators' endpoints, in development as in production."""
+
+    async def targets(endpoint_id: str) -> DeliveryTarget | None:
+        return await webhooks.target(deps, endpoint_id)
+
+    async def gone(endpoint_id: str) -> None:
+        await webhooks.endpoint_gone(deps, endpoint_id)
+
+    return StandardWebhookSender(
+        targets=targets,
+        on_gone=gone,
+        clock=deps.clock,
+        timeout=deps.config.webhooks.timeout_seconds,
     )
 
 

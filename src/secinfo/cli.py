@@ -16,15 +16,18 @@ from secinfo.cli_accounts import accounts_cli
 from secinfo.cli_common import console, settings_or_exit, with_app
 from secinfo.cli_fraud import fraud_cli
 from secinfo.cli_outbox import outbox_cli
+from secinfo.cli_webhooks import webhooks_cli
 from secinfo.config import Settings
+from secinfo.domain.model import ApiKeyScope
 from secinfo.services import api_keys
 
 cli = typer.Typer(help="secinfo: security info and verification codes.", no_args_is_help=True)
-apikey_cli = typer.Typer(help="Integrator API keys.", no_args_is_help=True)
+apikey_cli = typer.Typer(help="API keys: integrators' and operators'.", no_args_is_help=True)
 cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(outbox_cli, name="outbox")
 cli.add_typer(fraud_cli, name="fraud")
 cli.add_typer(accounts_cli, name="accounts")
+cli.add_typer(webhooks_cli, name="webhooks")
 # The shared helpers, under the short names the commands here use.
 _settings = settings_or_exit
 _with_app = with_app
@@ -156,11 +159,20 @@ def run_worker(
 
 
 @apikey_cli.command("create")
-def apikey_create(name: str) -> None:
+def apikey_create(
+    name: str,
+    scope: Annotated[
+        ApiKeyScope,
+        typer.Option(help="verification: the Verify API; admin: the admin API (/v1/admin)."),
+    ] = ApiKeyScope.VERIFICATION,
+) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
     settings = _settings()
-    created = _with_app(settings, lambda app: api_keys.create(app.deps, name))
-    console.print(f"API key [bold]{created.api_key.name}[/bold] ({created.api_key.id}):")
+    created = _with_app(settings, lambda app: api_keys.create(app.deps, name, scope))
+    console.print(
+        f"API key [bold]{created.api_key.name}[/bold] ({created.api_key.id}) with scope "
+        f"{created.api_key.scope.value}:"
+    )
     # The key itself goes to stdout alone so scripts can capture it.
     sys.stdout.write(created.key + "\n")
     sys.stdout.flush()
@@ -172,11 +184,12 @@ def apikey_list() -> None:
     """List API keys (never the keys themselves)."""
     settings = _settings()
     keys = _with_app(settings, lambda app: api_keys.list_keys(app.deps))
-    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    table = Table("id", "name", "scope", "prefix", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
             key.id,
             key.name,
+            key.scope.value,
             key.prefix + "…",
             key.created_at.isoformat(timespec="seconds"),
             key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",

@@ -34,6 +34,8 @@ def _when(value: datetime | None) -> str:
 
 
 def _masked(channel: str, destination: str) -> str:
+    if channel == Channel.WEBHOOK.value:
+        return destination  # a webhook endpoint's id: nobody's contact
     try:
         return mask(Channel(channel), destination)
     except ValueError:
@@ -53,7 +55,7 @@ def _age(text: str) -> timedelta:
 @outbox_cli.command("list")
 def outbox_list(
     status: Annotated[str | None, typer.Option(help="queued, sending, sent, failed, dead…")] = None,
-    channel: Annotated[str | None, typer.Option(help="email or sms")] = None,
+    channel: Annotated[str | None, typer.Option(help="email, sms or webhook")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """The newest messages (destinations masked), and how many are in each status."""

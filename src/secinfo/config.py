@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     delivery_retry_max_seconds: float = Field(900, gt=0, le=86400)
     delivery_poll_seconds: float = Field(1.0, gt=0, le=60)
 
+    # -- webhooks (Standard Webhooks) ----------------------------------------------------
+    webhook_timeout_seconds: float = Field(10, gt=0, le=60)
+    # Receivers go down for longer than mail servers: with the first delay of 5 s, 20
+    # attempts with waits capped at an hour keep trying for about 6 to 11 hours.
+    webhook_max_attempts: int = Field(20, ge=1, le=100)
+    webhook_retry_max_seconds: float = Field(3600, gt=0, le=86400)
+    webhook_rotation_overlap_hours: float = Field(24, ge=0, le=168)
+
     smtp_host: str | None = None
     smtp_port: int | None = Field(None, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"

@@ -23,6 +23,7 @@ from secinfo.domain.model import (
     SignInChallenge,
 )
 from secinfo.domain.verification import Verification
+from secinfo.domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 
 class Clock(Protocol):
@@ -201,6 +202,28 @@ class BillingRepository(Protocol):
     async def put(self, account_id: str, profile: dict[str, object], now: datetime) -> None: ...
 
 
+class WebhookEndpointRepository(Protocol):
+    """Webhook endpoints (secrets sealed at rest), and their deliveries: the outbox
+    messages whose destination is the endpoint."""
+
+    async def add(self, endpoint: WebhookEndpoint) -> None: ...
+    async def get(self, endpoint_id: str) -> WebhookEndpoint | None: ...
+    async def list_all(self) -> list[WebhookEndpoint]: ...
+    async def list_enabled(self) -> list[WebhookEndpoint]: ...
+    async def update(self, endpoint: WebhookEndpoint) -> None: ...
+    async def delete(self, endpoint_id: str) -> None: ...
+    async def deliveries(
+        self, endpoint_id: str, limit: int, status: str | None = None
+    ) -> list[WebhookDelivery]:
+        """Newest first, each with its attempts."""
+        ...
+
+    async def requeue(self, endpoint_id: str, delivery_id: str, now: datetime) -> str | None:
+        """Queue a dead or failed delivery again now with a fresh attempt budget; return
+        its status before (None: no such delivery; unchanged unless dead or failed)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -232,6 +255,8 @@ class UnitOfWork(Protocol):
     def billing(self) -> BillingRepository: ...
     @property
     def prefix_blocks(self) -> PrefixBlockRepository: ...
+    @property
+    def webhooks(self) -> WebhookEndpointRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

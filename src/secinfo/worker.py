@@ -58,6 +58,8 @@ class Deliverer:
     senders: dict[Channel, MessageSender]
     clock: Clock
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # A channel's own retry budget, where it differs (webhooks retry for hours).
+    retries: dict[Channel, RetryPolicy] = field(default_factory=dict)
     batch_size: int = 50
     lease_seconds: float = 120.0
     send_timeout: float = 60.0
@@ -135,7 +137,8 @@ class Deliverer:
         self, message: OutgoingMessage, started: datetime, error: str, *, permanent: bool
     ) -> None:
         now = self.clock.now()
-        retry_at = self.retry.retry_at(now, message.attempts, permanent=permanent)
+        policy = self.retries.get(message.channel, self.retry)
+        retry_at = policy.retry_at(now, message.attempts, permanent=permanent)
         await self.queue.mark_failed(message.id, now, error, retry_at, started_at=started)
         outcome = "failed" if retry_at else "dead"
         metrics.MESSAGES.labels(message.channel.value, outcome).inc()

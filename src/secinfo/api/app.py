@@ -11,7 +11,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secinfo import __version__, metrics, web
-from secinfo.api import accounts, devmailbox, errors, recovery, signin, verifications, waiting
+from secinfo.api import (
+    accounts,
+    admin_webhooks,
+    devmailbox,
+    errors,
+    recovery,
+    signin,
+    verifications,
+    waiting,
+)
 from secinfo.api.clean_input import refuse_control_characters
 from secinfo.bootstrap import App
 from secinfo.runtime import tune_garbage_collector
@@ -129,6 +138,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     app.include_router(waiting.router)
     app.include_router(recovery.router)
     app.include_router(verifications.router)
+    app.include_router(admin_webhooks.router)
     if secinfo.settings.is_development:
         app.include_router(devmailbox.router)
     web.install(app, development=secinfo.settings.is_development)

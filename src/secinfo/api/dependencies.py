@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from secinfo.bootstrap import App
 from secinfo.domain.errors import InvalidApiKey, Unauthenticated
-from secinfo.domain.model import ApiKey, RequestContext, Session
+from secinfo.domain.model import ApiKey, ApiKeyScope, RequestContext, Session
 from secinfo.services import accounts, api_keys
 from secinfo.services.deps import Deps
 
@@ -58,10 +58,20 @@ async def current_session(request: Request) -> Session:
 
 
 async def current_api_key(request: Request) -> ApiKey:
+    """A verification-scoped key (the Verify API)."""
     token = bearer_token(request)
     if token is None:
         raise InvalidApiKey()
-    return await api_keys.authenticate(get_deps(request), token)
+    return await api_keys.authenticate_scope(get_deps(request), token, ApiKeyScope.VERIFICATION)
+
+
+async def current_admin_key(request: Request) -> ApiKey:
+    """An admin-scoped key: every ``/v1/admin`` endpoint depends on this (401 without a
+    valid key, 403 ``forbidden_scope`` with a verification key)."""
+    token = bearer_token(request)
+    if token is None:
+        raise InvalidApiKey()
+    return await api_keys.authenticate_scope(get_deps(request), token, ApiKeyScope.ADMIN)
 
 
 async def _deps_dependency(request: Request) -> Deps:
@@ -78,3 +88,4 @@ DepsDep = Annotated[Deps, Depends(_deps_dependency)]
 ContextDep = Annotated[RequestContext, Depends(_context_dependency)]
 SessionDep = Annotated[Session, Depends(current_session)]
 ApiKeyDep = Annotated[ApiKey, Depends(current_api_key)]
+AdminKeyDep = Annotated[ApiKey, Depends(current_admin_key)]

@@ -21,6 +21,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Unauthenticated: 401,
     errors.InvalidCredentials: 401,
     errors.InvalidApiKey: 401,
+    errors.ForbiddenScope: 403,
     errors.AccountNotVerified: 403,
     errors.StepUpRequired: 403,
     errors.Conflict: 409,

@@ -28,8 +28,16 @@ PHONE_CHARACTERS = re.compile(r"\+?[0-9 ().\-]+")
 
 
 class Channel(StrEnum):
+    """How an outbox message travels. Email and SMS reach a person's contact; a webhook
+    goes to an operator's endpoint (its destination is the endpoint's id)."""
+
     EMAIL = "email"
     SMS = "sms"
+    WEBHOOK = "webhook"
+
+
+# The channels that reach a person (codes and notices): every channel but webhooks.
+CONTACT_CHANNELS = (Channel.EMAIL, Channel.SMS)
 
 
 def normalize_email(raw: str) -> str:

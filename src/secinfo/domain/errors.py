@@ -78,6 +78,15 @@ class InvalidApiKey(DomainError):
     default_message = "Send a valid API key as 'Authorization: Bearer <key>'."
 
 
+class ForbiddenScope(DomainError):
+    code = "forbidden_scope"
+    default_message = (
+        "This API key's scope does not reach this endpoint: admin endpoints need a key made "
+        "with 'secinfo apikey create NAME --scope admin'; the Verify API needs a "
+        "verification key."
+    )
+
+
 class StepUpRequired(DomainError):
     code = "step_up_required"
     default_message = (

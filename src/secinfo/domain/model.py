@@ -167,6 +167,14 @@ class Session:
         return self.privileged_until is not None and now < self.privileged_until
 
 
+class ApiKeyScope(StrEnum):
+    """What a key reaches: the Verify API (integrators), or the admin API (operators).
+    A key has exactly one scope, so a leaked integrator key cannot administer."""
+
+    VERIFICATION = "verification"
+    ADMIN = "admin"
+
+
 @dataclass
 class ApiKey:
     id: str
@@ -176,6 +184,7 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    scope: ApiKeyScope = ApiKeyScope.VERIFICATION
 
 
 class MessageStatus(StrEnum):

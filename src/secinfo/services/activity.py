@@ -1,4 +1,9 @@
-"""Recent activity: append-only events written in the caller's transaction."""
+"""Recent activity: append-only events written in the caller's transaction.
+
+Every event goes through :func:`record`, which also queues it for the webhook endpoints
+subscribed to its type, in the same transaction: an event is never recorded without its
+webhooks, nor a webhook sent for an event that was rolled back.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from secinfo.domain.events import EventTag
 from secinfo.domain.model import ActivityEvent, InfoState, RequestContext, SecurityInfo
 from secinfo.ports import UnitOfWork
+from secinfo.services import webhooks
 from secinfo.services.deps import Deps, new_id
 
 
@@ -21,19 +27,19 @@ async def record(
     outcome: str = "success",
     **details: Any,
 ) -> None:
-    await uow.activity.add(
-        ActivityEvent(
-            id=new_id("evt"),
-            account_id=account_id,
-            type=tag.value,
-            created_at=deps.clock.now(),
-            outcome=outcome,
-            ip=context.ip,
-            user_agent=context.user_agent,
-            country=deps.countries.country(context.ip),
-            details={key: value for key, value in details.items() if value is not None},
-        )
+    event = ActivityEvent(
+        id=new_id("evt"),
+        account_id=account_id,
+        type=tag.value,
+        created_at=deps.clock.now(),
+        outcome=outcome,
+        ip=context.ip,
+        user_agent=context.user_agent,
+        country=deps.countries.country(context.ip),
+        details={key: value for key, value in details.items() if value is not None},
     )
+    await uow.activity.add(event)
+    await webhooks.fan_out(deps, uow, event)
 
 
 async def recent(

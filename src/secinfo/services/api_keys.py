@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from secinfo.domain.codes import new_token, token_hash
-from secinfo.domain.errors import InvalidApiKey, InvalidInput, NotFound
-from secinfo.domain.model import ApiKey
+from secinfo.domain.errors import ForbiddenScope, InvalidApiKey, InvalidInput, NotFound
+from secinfo.domain.model import ApiKey, ApiKeyScope
 from secinfo.services.deps import Deps, new_id
 
 # last_used_at is written at most this often, not on every call.
@@ -31,7 +31,10 @@ class CreatedKey:
     api_key: ApiKey
 
 
-async def create(deps: Deps, name: str) -> CreatedKey:
+async def create(
+    deps: Deps, name: str, scope: ApiKeyScope = ApiKeyScope.VERIFICATION
+) -> CreatedKey:
+    """A new key: ``verification`` reaches the Verify API, ``admin`` the admin API."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("Give the key a name of 1 to 100 characters.")
@@ -42,6 +45,7 @@ async def create(deps: Deps, name: str) -> CreatedKey:
         key_hash=token_hash(key),
         prefix=key[:10],
         created_at=deps.clock.now(),
+        scope=scope,
     )
     async with deps.uow() as uow:
         await uow.api_keys.add(api_key)
@@ -78,6 +82,15 @@ def _forget(deps: Deps, key_hash: str) -> None:
     cached = _cached_keys(deps)
     if cached is not None:
         cached.pop(key_hash, None)
+
+
+async def authenticate_scope(deps: Deps, key: str | None, scope: ApiKeyScope) -> ApiKey:
+    """The key's record if it is valid *and* has ``scope``; a valid key of the other
+    scope is refused with ``forbidden_scope`` (403)."""
+    api_key = await authenticate(deps, key)
+    if api_key.scope is not scope:
+        raise ForbiddenScope()
+    return api_key
 
 
 async def authenticate(deps: Deps, key: str | None) -> ApiKey:

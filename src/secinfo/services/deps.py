@@ -11,6 +11,7 @@ from secinfo.domain.codes import CodeHasher
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
+from secinfo.domain.webhooks import WebhookPolicy
 from secinfo.ports import (
     Clock,
     CountryLookup,
@@ -37,6 +38,7 @@ class ServiceConfig:
     activity_retention: timedelta = timedelta(days=30)
     recovery_ttl: timedelta = timedelta(minutes=30)
     pumping: PumpingPolicy = field(default_factory=PumpingPolicy)
+    webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
 
 
 class UnknownCountries:

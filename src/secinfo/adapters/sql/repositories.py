@@ -26,6 +26,7 @@ from secinfo.domain.model import (
     AccountStatus,
     ActivityEvent,
     ApiKey,
+    ApiKeyScope,
     InfoKind,
     InfoState,
     MessageStatus,
@@ -390,6 +391,12 @@ class SqlSessions:
         return int(result.rowcount)
 
 
+def _api_key(row: sa.Row[Any]) -> ApiKey:
+    values = _fields(row)
+    values["scope"] = ApiKeyScope(values["scope"])
+    return ApiKey(**values)
+
+
 class SqlApiKeys:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
@@ -401,17 +408,17 @@ class SqlApiKeys:
         row = (
             await self.connection.execute(api_keys.select().where(api_keys.c.key_hash == key_hash))
         ).first()
-        return ApiKey(**_fields(row)) if row else None
+        return _api_key(row) if row else None
 
     async def get(self, api_key_id: str) -> ApiKey | None:
         row = (
             await self.connection.execute(api_keys.select().where(api_keys.c.id == api_key_id))
         ).first()
-        return ApiKey(**_fields(row)) if row else None
+        return _api_key(row) if row else None
 
     async def list(self) -> list[ApiKey]:
         rows = await self.connection.execute(api_keys.select().order_by(api_keys.c.created_at))
-        return [ApiKey(**_fields(row)) for row in rows]
+        return [_api_key(row) for row in rows]
 
     async def update(self, api_key: ApiKey) -> None:
         await self.connection.execute(

@@ -158,6 +158,7 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime()),
     sa.Column("last_used_at", UTCDateTime()),
+    sa.Column("scope", sa.String(16), nullable=False, server_default="verification"),
 )
 
 outbox = sa.Table(
@@ -184,6 +185,8 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime()),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
     sa.Index("ix_outbox_verification_id", "verification_id"),
+    # A webhook endpoint's deliveries, newest first.
+    sa.Index("ix_outbox_channel_destination", "channel", "destination", "created_at"),
 )
 
 dev_mailbox = sa.Table(
@@ -332,4 +335,23 @@ blocked_prefixes = sa.Table(
     sa.Column("conversions", sa.Integer(), nullable=False),
     sa.Column("lifted_at", UTCDateTime()),
     sa.Index("ix_blocked_prefixes_prefix", "prefix", "until"),
+)
+
+# Operators' webhook endpoints. Secrets are sealed with the encryption keys (bound to the
+# endpoint id); their deliveries are outbox rows with channel 'webhook' and the endpoint's
+# id as destination.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("description", sa.String(200)),
+    sa.Column("events", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("disabled_reason", sa.String(200)),
+    sa.Column("disabled_at", UTCDateTime()),
+    sa.Column("secret", sa.Text(), nullable=False),
+    sa.Column("previous_secret", sa.Text()),
+    sa.Column("previous_secret_expires_at", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -26,6 +26,7 @@ from secinfo.adapters.sql.repositories import (
     SqlSessions,
     SqlVerifications,
 )
+from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
 
 
 class SqlUnitOfWork:
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
     recoveries: SqlRecoveries
     billing: SqlBilling
     prefix_blocks: SqlPrefixBlocks
+    webhooks: SqlWebhookEndpoints
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -68,6 +70,7 @@ class SqlUnitOfWork:
         self.recoveries = SqlRecoveries(connection)
         self.billing = SqlBilling(connection)
         self.prefix_blocks = SqlPrefixBlocks(connection)
+        self.webhooks = SqlWebhookEndpoints(connection, self._box)
         return self
 
     async def __aexit__(
