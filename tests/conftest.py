@@ -147,13 +147,17 @@ def auth(token: str) -> dict[str, str]:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
+    # Cheap hashes (tests sign in often); a test may set its own cost.
+    defaults: dict[str, Any] = {
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "rate_limits": generous_limits(),
+    }
     return load_settings(
         database_url=database_url,
         data_dir=data_dir,
         secret_key=TEST_SECRET,
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        **({"rate_limits": generous_limits()} | overrides),
+        **(defaults | overrides),
     )
 
 

@@ -8,10 +8,12 @@ a service mutating what it read changes nothing until it calls ``update`` and co
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
 from collections.abc import Callable, Hashable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -76,14 +78,17 @@ class FakeClock:
 
 
 class FakePasswords:
-    """A cheap, deterministic stand-in for argon2id that counts its calls."""
+    """A cheap, deterministic stand-in for argon2id that counts its calls. Hashes made
+    "with older parameters" (``LEGACY_PREFIX``) still verify and need a rehash."""
 
     PREFIX = "fake$"
+    LEGACY_PREFIX = "fake-old$"
 
     def __init__(self) -> None:
         self.hashes = 0
         self.verifies = 0
         self.burns = 0
+        self.places = 0
 
     async def hash(self, password: str) -> str:
         self.hashes += 1
@@ -91,7 +96,14 @@ class FakePasswords:
 
     async def verify(self, password_hash: str, password: str) -> bool:
         self.verifies += 1
-        return password_hash == self.PREFIX + password
+        return password_hash in (self.PREFIX + password, self.LEGACY_PREFIX + password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(self.PREFIX)
+
+    def place(self) -> AbstractContextManager[None]:
+        self.places += 1
+        return contextlib.nullcontext()
 
     async def burn(self) -> None:
         self.burns += 1
@@ -287,6 +299,13 @@ class FakeAccounts:
 
     async def delete(self, account_id: str) -> None:
         self.table.delete(account_id)
+
+    async def replace_password_hash(self, account_id: str, expected: str, new: str) -> bool:
+        stored = self.table.get(account_id)
+        if stored is None or stored.password_hash != expected:
+            return False
+        self.table.put(account_id, replace(stored, password_hash=new))
+        return True
 
 
 class FakeSecurityInfo:

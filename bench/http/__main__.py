@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.http --quick    # ~2 min: sqlite x1 and postgresql x2, c=1/32
     .venv/bin/python -m bench.http --soak     # 5 min of verify, RSS of each process
     .venv/bin/python -m bench.http --profile  # py-spy on one process during verify
+    .venv/bin/python -m bench.http --rush     # sign-in c=8, then 256 clients x 30 s
 
 Results go to bench/results/<mode>.json, .png and .md; logs to a temporary folder.
 """
@@ -29,6 +30,7 @@ from typing import Any
 from bench.http import report
 from bench.http.client import MailboxTail
 from bench.http.load import SCENARIOS, Target, run_cell, seed_accounts
+from bench.http.rush import rush as run_rush
 from bench.http.servers import (
     ROOT,
     VENV_BIN,
@@ -55,6 +57,17 @@ def parse_args() -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="a ~2 minute subset")
     mode.add_argument("--soak", action="store_true", help="5 minutes of verify; RSS over time")
     mode.add_argument("--profile", action="store_true", help="py-spy profile of verify")
+    mode.add_argument(
+        "--rush",
+        action="store_true",
+        help="sign-in at c=8 (secinfo and floor), then a rush: c=256 sign-ins for 30 s",
+    )
+    parser.add_argument(
+        "--honour-retry-after",
+        action="store_true",
+        help="--rush: a refused client waits Retry-After (x1-1.5) before trying again "
+        "(default: it tries again at once, the harder case)",
+    )
     parser.add_argument(
         "--backends",
         help="e.g. sqlite:1,postgresql:2; postgresql:2+1 = 2 API processes with --no-worker "
@@ -294,14 +307,65 @@ async def profile(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {"cells": [cell], "profile": top, "settings": settings}
 
 
+async def rush_mode(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Sign-in at c=8 for secinfo and the floor, then the rush on secinfo."""
+    backend = _backends(args.backends)[0] if args.backends else Backend("postgresql", 1)
+    settings = dict(item.split("=", 1) for item in args.set)
+    database_url, env, api_key = await prepare(backend, workdir, settings)
+    figure_duration = args.duration or 10.0
+    seed: dict[str, list[str]] = {"accounts": [], "tokens": []}
+    cells: list[dict[str, Any]] = []
+    for app in args.apps.split(","):
+        cells += await run_app(
+            app, backend, database_url, env, api_key, ["signin"], [8], 2.0, figure_duration,
+            workdir, seed,
+        )  # fmt: skip
+    concurrency = int(args.concurrency or 256)
+    fleet = start_secinfo(backend, env, workdir)
+    mailbox = MailboxTail(database_url)
+    await mailbox.start()
+    target = Target(fleet.ports, api_key, mailbox, run_id=f"r{secrets.token_hex(3)}")
+    target.accounts, target.tokens = seed["accounts"], seed["tokens"]
+    try:
+        result = await run_rush(
+            target,
+            server_pids(fleet),
+            concurrency=concurrency,
+            duration=30.0,
+            honour_retry_after=args.honour_retry_after,
+        )
+    finally:
+        await mailbox.stop()
+        fleet.stop()
+    result.update(backend=backend.label, processes=backend.processes)
+    print(
+        f"rush {backend.label} c={concurrency}: {result['completed_per_s']} sign-ins/s, "
+        f"503 {result['refused_503']} (p99 {result['refused_ms']['p99']} ms), timeouts "
+        f"{result['timeouts']}, admitted p99 {result['admitted_ms']['p99']} ms, healthz p99 "
+        f"{result['healthz_ms']['p99']} ms, verify {result['verify_request_ms']}, RSS "
+        f"{result['rss_mib']}, a sign-in after: {result['sign_in_right_after_ms']} ms"
+    )
+    return {"cells": report.with_ratios(cells), "rush": result, "settings": settings}
+
+
 def main() -> None:
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    mode = "soak" if args.soak else "profile" if args.profile else "quick" if args.quick else "full"
+    mode = (
+        "soak"
+        if args.soak
+        else "profile"
+        if args.profile
+        else "rush"
+        if args.rush
+        else "quick"
+        if args.quick
+        else "full"
+    )
     name = args.name or mode
     workdir = Path(tempfile.mkdtemp(prefix="secinfo-bench-"))
     began = time.monotonic()
-    runner = {"soak": soak, "profile": profile}.get(mode, matrix)
+    runner = {"soak": soak, "profile": profile, "rush": rush_mode}.get(mode, matrix)
     try:
         result = asyncio.run(runner(args, workdir))
     finally:

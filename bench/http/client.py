@@ -31,6 +31,7 @@ class HttpError(Exception):
 class Response:
     status: int
     body: bytes
+    retry_after: str | None = None
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -73,6 +74,7 @@ class Connection:
             status = int(raw_head[9:12])
             length = 0
             close = False
+            retry_after = None
             for line in raw_head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 lowered = name.strip().lower()
@@ -80,13 +82,15 @@ class Connection:
                     length = int(value)
                 elif lowered == b"connection" and value.strip().lower() == b"close":
                     close = True
+                elif lowered == b"retry-after":
+                    retry_after = value.strip().decode()
             data = await reader.readexactly(length) if length else b""
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
             self.close()
             raise HttpError(f"{type(e).__name__}: {e}") from None
         if close:
             self.close()
-        return Response(status, data)
+        return Response(status, data, retry_after)
 
 
 def code_in(body: str) -> str | None:

@@ -150,8 +150,8 @@ class Floor:
         self.secret = env.get("BENCH_FLOOR_SECRET", "floor-secret").encode()
         self.box = AESGCM(hashlib.sha256(b"floor:" + self.secret).digest())
         self.hasher = PasswordHasher(
-            time_cost=int(env.get("BENCH_FLOOR_ARGON2_TIME", "3")),
-            memory_cost=int(env.get("BENCH_FLOOR_ARGON2_MEMORY", "65536")),
+            time_cost=int(env.get("BENCH_FLOOR_ARGON2_TIME", "2")),
+            memory_cost=int(env.get("BENCH_FLOOR_ARGON2_MEMORY", "19456")),
             parallelism=1,
             type=Type.ID,
         )

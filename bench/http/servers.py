@@ -75,6 +75,16 @@ def raised_rate_limits() -> str | None:
     return json.dumps({name: "10000000/minute" for name in DEFAULT_LIMITS})
 
 
+def secinfo_argon2_defaults() -> tuple[int, int]:
+    """The argon2id cost secinfo uses unless a run sets one (the floor hashes alike)."""
+    try:
+        from secinfo.domain.passwords import PasswordHashPolicy
+    except ImportError:  # a version from before the policy object: its old defaults
+        return 3, 65536
+    policy = PasswordHashPolicy()
+    return policy.time_cost, policy.memory_kib
+
+
 def secinfo_env(database_url: str, workdir: Path, settings: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECINFO_")}
     env.update(
@@ -154,13 +164,14 @@ def start_floor(
     backend: Backend, database_url: str, env: dict[str, str], logdir: Path, pool_size: int
 ) -> Fleet:
     fleet = Fleet([free_port() for _ in range(backend.processes)])
+    time_cost, memory_kib = secinfo_argon2_defaults()
     floor_env = dict(env)
     floor_env.update(
         BENCH_FLOOR_DATABASE_URL=database_url,
         BENCH_FLOOR_SECRET=SECRET,
         BENCH_FLOOR_POOL=str(pool_size),
-        BENCH_FLOOR_ARGON2_TIME=env.get("SECINFO_ARGON2_TIME_COST", "3"),
-        BENCH_FLOOR_ARGON2_MEMORY=env.get("SECINFO_ARGON2_MEMORY_KIB", "65536"),
+        BENCH_FLOOR_ARGON2_TIME=env.get("SECINFO_ARGON2_TIME_COST", str(time_cost)),
+        BENCH_FLOOR_ARGON2_MEMORY=env.get("SECINFO_ARGON2_MEMORY_KIB", str(memory_kib)),
     )
     for index, port in enumerate(fleet.ports):
         command = [

@@ -133,6 +133,7 @@ def build(
     senders: dict[Channel, MessageSender] | None = None,
 ) -> App:
     """Build the application from settings; tests may plug in a clock, hasher or senders."""
+    passwords = passwords or Argon2Passwords(settings.password_hash_policy())
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     box = SecretBox(settings.encryption_key_list())
     clock = clock or SystemClock()
@@ -143,10 +144,7 @@ def build(
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engine, box),
         clock=clock,
-        passwords=passwords
-        or Argon2Passwords(
-            time_cost=settings.argon2_time_cost, memory_cost_kib=settings.argon2_memory_kib
-        ),
+        passwords=passwords,
         codes=CodeHasher(settings.code_secret()),
         renderer=renderer,
         config=service_config(settings),
@@ -182,6 +180,8 @@ def build(
         for sender in dict.fromkeys(senders.values())
         if isinstance(sender, SmtpSender | TwilioSender | WebhookSender | StandardWebhookSender)
     ]
+    if isinstance(passwords, Argon2Passwords):
+        closers.append(passwords.close)
     return App(
         settings=settings,
         engine=engine,

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from secinfo.domain.passwords import PasswordHashPolicy
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
@@ -30,6 +31,7 @@ _WAITING = WaitingPeriodPolicy()
 _SIGN_IN = SignInPolicy()
 _RECONFIRM = ReconfirmPolicy()
 _PUMPING = PumpingPolicy()
+_HASHING = PasswordHashPolicy()
 
 
 def _seconds(value: timedelta) -> int:
@@ -136,8 +138,30 @@ class Settings(BaseSettings):
     def country_set(self, value: str) -> frozenset[str]:
         return frozenset(part.strip().upper() for part in value.split(",") if part.strip())
 
-    argon2_time_cost: int = Field(3, ge=1, le=20)
-    argon2_memory_kib: int = Field(65536, ge=1024, le=4 * 1024 * 1024)
+    # Passwords: argon2id cost, and the bounded pool that runs the hashes (a rush of
+    # sign-ins is refused with 503 "overloaded" instead of queueing without end).
+    argon2_time_cost: int = Field(_HASHING.time_cost, ge=1, le=20)
+    argon2_memory_kib: int = Field(_HASHING.memory_kib, ge=1024, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(_HASHING.parallelism, ge=1, le=64)
+    password_hash_workers: int = Field(
+        _HASHING.workers, ge=0, le=256, description="Hashing threads; 0: one per CPU core."
+    )
+    password_hash_queue: int = Field(_HASHING.queue, ge=0, le=100_000)
+    password_hash_max_wait_ms: int = Field(
+        int(_HASHING.max_wait.total_seconds() * 1000), ge=1, le=60_000
+    )
+    password_hash_retry_after_seconds: int = Field(_HASHING.retry_after_seconds, ge=1, le=3600)
+
+    def password_hash_policy(self) -> PasswordHashPolicy:
+        return PasswordHashPolicy(
+            time_cost=self.argon2_time_cost,
+            memory_kib=self.argon2_memory_kib,
+            parallelism=self.argon2_parallelism,
+            workers=self.password_hash_workers,
+            queue=self.password_hash_queue,
+            max_wait=timedelta(milliseconds=self.password_hash_max_wait_ms),
+            retry_after_seconds=self.password_hash_retry_after_seconds,
+        )
 
     delivery_batch_size: int = Field(50, ge=1, le=1000)
     delivery_max_attempts: int = Field(8, ge=1, le=100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -33,9 +34,18 @@ class Clock(Protocol):
 
 
 class PasswordHasher(Protocol):
+    def place(self) -> AbstractContextManager[None]:
+        """Hold a place for the hash this request is about to ask for: raises
+        ``Overloaded`` at once when it could not start in time, before other work."""
+        ...
+
     async def hash(self, password: str) -> str: ...
 
     async def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made with other parameters than the configured ones."""
+        ...
 
     async def burn(self) -> None:
         """Do the work of one verify against nothing: equal timing for unknown accounts."""
@@ -47,6 +57,10 @@ class AccountRepository(Protocol):
     async def get(self, account_id: str) -> Account | None: ...
     async def update(self, account: Account) -> None: ...
     async def delete(self, account_id: str) -> None: ...
+    async def replace_password_hash(self, account_id: str, expected: str, new: str) -> bool:
+        """Store ``new`` only if the stored hash is still ``expected`` (a rehash never
+        undoes a password change made meanwhile)."""
+        ...
 
 
 class SecurityInfoRepository(Protocol):

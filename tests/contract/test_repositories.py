@@ -101,6 +101,21 @@ async def test_an_account_reads_back_as_written_and_updates(uow: UnitOfWorkFacto
     assert again.last_sign_in_at.tzinfo is not None
 
 
+async def test_a_password_hash_is_replaced_only_if_still_the_expected_one(
+    uow: UnitOfWorkFactory,
+) -> None:
+    await with_account(uow)
+    async with uow() as unit:
+        assert not await unit.accounts.replace_password_hash("acc_1", "changed meanwhile", "x")
+        assert not await unit.accounts.replace_password_hash("acc_none", "argon2-hash", "x")
+        assert await unit.accounts.replace_password_hash("acc_1", "argon2-hash", "rehashed")
+        await unit.commit()
+    async with uow() as unit:
+        stored = await unit.accounts.get("acc_1")
+    assert stored is not None and stored.password_hash == "rehashed"
+    assert stored.status is AccountStatus.ACTIVE  # nothing else was written
+
+
 async def test_leaving_without_commit_writes_nothing(uow: UnitOfWorkFactory) -> None:
     async with uow() as unit:
         await unit.accounts.add(account("acc_lost"))

@@ -33,6 +33,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.InvalidCode: 400,
     errors.TooManyRequests: 429,
     errors.RateLimiterUnavailable: 503,
+    errors.Overloaded: 503,
     errors.PasswordResetRequired: 403,
     errors.ReconfirmRequired: 403,
     errors.RecoveryProofMissing: 403,

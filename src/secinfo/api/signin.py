@@ -44,6 +44,10 @@ def challenge_out(view: signin.ChallengeView) -> schemas.ChallengeOut:
     responses={
         201: {"model": schemas.SessionOut, "description": "Signed in."},
         202: {"model": schemas.ChallengeOut, "description": "A code (or reconfirm) first."},
+        503: {
+            "description": "`overloaded`: too many passwords are being checked; nothing was "
+            "changed. Retry after the `Retry-After` seconds."
+        },
     },
 )
 async def sign_in(body: schemas.SignInRequest, deps: DepsDep, context: ContextDep) -> JSONResponse:

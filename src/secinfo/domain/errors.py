@@ -226,3 +226,11 @@ class RateLimiterUnavailable(DomainError):
 class DestinationNotAllowed(InvalidInput):
     code = "destination_not_allowed"
     default_message = "Codes cannot be sent to that number."
+
+
+class Overloaded(DomainError):
+    code = "overloaded"
+    default_message = (
+        "Too many sign-ins are being checked right now; nothing was changed. Try again in a "
+        "moment (see Retry-After)."
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 
@@ -34,3 +36,35 @@ def check_password_strength(password: str, *, context: tuple[str, ...] = ()) -> 
     for word in context:
         if word and len(word) >= 4 and word.lower() in lowered:
             raise WeakPassword("Choose a password that does not contain your sign-in name.")
+
+
+@dataclass(frozen=True)
+class PasswordHashPolicy:
+    """How passwords are hashed, and how many hashes may run and wait at once.
+
+    argon2id at OWASP's recommendation (19 MiB, 2 passes, 1 lane: ~25 ms on one core).
+    Hashes run in a pool of ``workers`` threads (0: one per CPU core); at most ``queue``
+    more wait for a thread, and none longer than ``max_wait``: a request that cannot
+    start in time is refused at once as overloaded, with ``retry_after`` seconds.
+    """
+
+    time_cost: int = 2
+    memory_kib: int = 19 * 1024
+    parallelism: int = 1
+    workers: int = 0
+    queue: int = 64
+    max_wait: timedelta = timedelta(milliseconds=500)
+    retry_after_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        if self.time_cost < 1:
+            raise ValueError("argon2 time cost must be at least 1")
+        if self.parallelism < 1:
+            raise ValueError("argon2 parallelism must be at least 1")
+        if self.memory_kib < 8 * self.parallelism:
+            raise ValueError(
+                f"argon2 memory must be at least 8 KiB per lane ({8 * self.parallelism} KiB "
+                f"for parallelism {self.parallelism})"
+            )
+        if self.workers < 0 or self.queue < 0 or self.max_wait <= timedelta(0):
+            raise ValueError("hash workers and queue must be >= 0 and the wait positive")

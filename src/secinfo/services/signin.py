@@ -22,6 +22,7 @@ from secinfo.domain.errors import (
     InvalidCredentials,
     InvalidInput,
     NotFound,
+    Overloaded,
     PasswordResetRequired,
     ReconfirmRequired,
 )
@@ -74,6 +75,14 @@ class SignInResult:
 async def _check_password(
     deps: Deps, sign_in_name: str, password: str, context: RequestContext
 ) -> Account:
+    # A place for the hash first: in a rush, refused (503 overloaded) before any other work.
+    with deps.passwords.place():
+        return await _check_password_in_place(deps, sign_in_name, password, context)
+
+
+async def _check_password_in_place(
+    deps: Deps, sign_in_name: str, password: str, context: RequestContext
+) -> Account:
     try:
         _, value = normalize_contact(sign_in_name)
     except DomainError:
@@ -108,6 +117,18 @@ async def _check_password(
     return account
 
 
+async def _current_hash(deps: Deps, account: Account, password: str) -> str | None:
+    """A hash with today's parameters when the stored one was made with others (written
+    in the sign-in's transaction); None when it is current, or when the hashing pool is
+    too busy for the extra hash: the sign-in goes on and the next one tries again."""
+    if not deps.passwords.needs_rehash(account.password_hash):
+        return None
+    try:
+        return await deps.passwords.hash(password)
+    except Overloaded:
+        return None
+
+
 def challenge_options(items: list[SecurityInfo]) -> list[SecurityInfo]:
     """What a sign-in step offers: every item that can prove it's the holder, the
     authenticator apps first (2-step asks for one first), the recovery code last."""
@@ -133,9 +154,14 @@ async def sign_in(
     deps: Deps, sign_in_name: str, password: str, context: RequestContext
 ) -> SignInResult:
     account = await _check_password(deps, sign_in_name, password, context)
+    new_hash = await _current_hash(deps, account, password)
     now = deps.clock.now()
     policy = deps.config.sign_in
     async with deps.uow() as uow:
+        if new_hash is not None and await uow.accounts.replace_password_hash(
+            account.id, account.password_hash, new_hash
+        ):
+            account.password_hash = new_hash
         items = await uow.security_info.list_for_account(account.id)
         options = challenge_options(items)
         reason = challenge_reason(await _facts(deps, uow, account, context), now, policy)

@@ -87,6 +87,14 @@ class SqlAccounts:
     async def delete(self, account_id: str) -> None:
         await self.connection.execute(accounts.delete().where(accounts.c.id == account_id))
 
+    async def replace_password_hash(self, account_id: str, expected: str, new: str) -> bool:
+        result = await self.connection.execute(
+            accounts.update()
+            .where(accounts.c.id == account_id, accounts.c.password_hash == expected)
+            .values(password_hash=new)
+        )
+        return bool(result.rowcount)
+
 
 def _security_info(row: sa.Row[Any], box: SecretBox) -> SecurityInfo:
     values = _fields(row)
