@@ -26,7 +26,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from secinfo.adapters.migrations import migrate
 from secinfo.adapters.sql.repositories import SqlOutbox
-from secinfo.adapters.sql.tables import delivery_attempts, dev_mailbox, outbox
+from secinfo.adapters.sql.tables import delivery_attempts, dev_mailbox, outbox, webhook_endpoints
 from secinfo.bootstrap import App, build
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import OutgoingMessage
@@ -292,7 +292,7 @@ async def attempt_rows(app: App, message_id: str | None = None) -> list[Any]:
 
 async def empty_delivery_tables(app: App) -> None:
     async with app.engine.begin() as connection:
-        for table in (delivery_attempts, outbox, dev_mailbox):
+        for table in (delivery_attempts, outbox, dev_mailbox, webhook_endpoints):
             await connection.execute(table.delete())
 
 

@@ -93,6 +93,11 @@ def service_config(settings: Settings) -> ServiceConfig:
             prefix_digits=settings.pumping_prefix_digits,
         ),
         webhooks=WebhookPolicy(
+            allow_http=(
+                settings.is_development
+                if settings.webhook_allow_http is None
+                else settings.webhook_allow_http
+            ),
             rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_hours),
             # A send never outlasts the worker's own send timeout.
             timeout_seconds=min(

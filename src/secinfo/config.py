@@ -177,9 +177,11 @@ class Settings(BaseSettings):
     # -- webhooks (Standard Webhooks) ----------------------------------------------------
     webhook_timeout_seconds: float = Field(10, gt=0, le=60)
     # Receivers go down for longer than mail servers: with the first delay of 5 s, 20
-    # attempts with waits capped at an hour keep trying for about 6 to 11 hours.
+    # attempts with waits capped at an hour keep trying for about 5 to 10 hours.
     webhook_max_attempts: int = Field(20, ge=1, le=100)
     webhook_retry_max_seconds: float = Field(3600, gt=0, le=86400)
+    # Plain http:// endpoints; unset: allowed in development, refused in production.
+    webhook_allow_http: bool | None = None
     webhook_rotation_overlap_hours: float = Field(24, ge=0, le=168)
 
     smtp_host: str | None = None

@@ -15,8 +15,11 @@ import sqlalchemy as sa
 import structlog
 
 from secinfo.adapters.sql.tables import accounts
+from secinfo.domain.model import ApiKeyScope
 from secinfo.logging import configure_logging
+from secinfo.services import api_keys
 from tests.conftest import Harness, auth
+from tests.webhook_support import WebhookReceiver
 
 pytestmark = pytest.mark.anyio
 
@@ -59,6 +62,22 @@ async def run_scenarios(harness: Harness) -> dict[str, set[str]]:
     Verify API on both channels, billing; return every secret the scenarios saw."""
     client = harness.client
     secrets: dict[str, set[str]] = {"code": set(), "token": set(), "contact": set()}
+    # Webhooks to a real receiver, subscribed to everything, with a rotated secret.
+    admin = (await api_keys.create(harness.app.deps, "ops", ApiKeyScope.ADMIN)).key
+    secrets["token"].add(admin)
+    receiver = WebhookReceiver().start()
+    endpoint = await client.post(
+        "/v1/admin/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=auth(admin)
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    rotated = await client.post(
+        f"/v1/admin/webhooks/{endpoint.json()['id']}/rotate-secret", headers=auth(admin)
+    )
+    for secret in (endpoint.json()["secret"], rotated.json()["secret"]):
+        secrets["webhook secret"] = secrets.get("webhook secret", set()) | {
+            secret,
+            secret.removeprefix("whsec_"),
+        }
 
     async def code(to: str) -> str:
         value = await harness.latest_code(to)
@@ -169,6 +188,8 @@ async def run_scenarios(harness: Harness) -> dict[str, set[str]]:
         VERIFY_EMAIL,
     }
     await harness.deliver()
+    assert len(receiver.inbox.accepted()) >= 10  # the events went out, signed
+    receiver.stop()
     return secrets
 
 

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from secinfo.adapters.sql.tables import activity_events, outbox, webhook_endpoints
+from secinfo.domain.contacts import Channel
 from secinfo.domain.model import ApiKeyScope
 from secinfo.services import api_keys
 from tests.conftest import Harness, auth, running_app
@@ -372,3 +373,31 @@ async def test_timestamps_follow_the_clock_and_retries_keep_the_webhook_id(
     assert first.id == second.id
     assert int(second.headers["webhook-timestamp"]) > int(first.headers["webhook-timestamp"])
     verify_all([second], endpoint["secret"])
+
+
+async def test_an_email_that_dies_is_a_dead_lettered_webhook_with_its_address_masked(
+    database_url: str, tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    from secinfo.services import webhooks
+    from tests.delivery_support import SmtpServer, deliver_all, delivery_app, queue_messages
+    from tests.integration.test_smtp_delivery import smtp_settings
+
+    smtp = SmtpServer().start()
+    smtp.inbox.refuse = {"nobody@example.com": "550 5.1.1 No such user here"}
+    try:
+        async with delivery_app(database_url, tmp_path, **smtp_settings(smtp)) as app:
+            created = await webhooks.create(app.deps, receiver.url, ["delivery:*"])
+            [dead_id] = await queue_messages(app, Channel.EMAIL, ["nobody@example.com"])
+            await queue_messages(app, Channel.EMAIL, ["fine@example.com"])
+            await deliver_all(app)
+            [item] = receiver.inbox.accepted()
+            verify_all([item], created.secret)
+            assert item.payload["type"] == "delivery:dead_lettered"
+            data = item.payload["data"]
+            assert data["message_id"] == dead_id
+            assert data["channel"] == "email"
+            assert data["masked"] == "no*****@example.com"
+            assert "nobody@example.com" not in item.body
+            assert "account_id" not in data
+    finally:
+        smtp.stop()

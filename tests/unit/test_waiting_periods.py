@@ -304,6 +304,8 @@ async def test_a_reminder_goes_out_every_7_days_exactly_once(
     assert store.pending_changes[removing_all.id].next_reminder_at == (
         removing_all.created_at + 21 * DAY
     )
+    reminded = [e for e in store.events() if e.type == EventTag.PENDING_CHANGE_REMINDED]
+    assert [e.details["change_id"] for e in reminded] == [removing_all.id] * 2  # one a week
 
 
 async def test_a_late_job_sends_one_reminder_not_one_per_missed_week(

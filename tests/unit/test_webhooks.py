@@ -75,6 +75,12 @@ def test_urls_that_cannot_or_should_not_be_called_are_refused(url: str) -> None:
         clean_url(url)
 
 
+def test_production_requires_https_unless_allowed() -> None:
+    with pytest.raises(InvalidWebhookUrl, match="SECINFO_WEBHOOK_ALLOW_HTTP"):
+        clean_url("http://hooks.example.com/h", allow_http=False)
+    assert clean_url("https://hooks.example.com/h", allow_http=False)
+
+
 def test_good_urls_are_kept_as_given() -> None:
     for url in ("https://hooks.example.com/secinfo?team=7", "http://127.0.0.1:8080/h"):
         assert clean_url(f"  {url} ") == url
@@ -179,3 +185,25 @@ def test_only_the_activity_service_writes_events() -> None:
         if re.search(r"\.activity\.add\(", path.read_text())
     ]
     assert writers == ["services/activity.py"]
+
+
+@pytest.mark.parametrize(("jitter", "hours"), [(0.5, 5.2), (1.0, 10.4)])
+async def test_webhooks_retry_for_hours_by_default(
+    jitter: float, hours: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented budget: 20 attempts, waits doubling from 5 s up to an hour."""
+    from secinfo import worker
+    from secinfo.bootstrap import build
+    from secinfo.config import load_settings
+    from secinfo.domain.contacts import Channel
+
+    monkeypatch.setattr(worker.random, "uniform", lambda low, high: jitter)
+    app = build(load_settings(database_url=f"sqlite:///{tmp_path}/x.db", data_dir=tmp_path))
+    try:
+        policy = app.deliverer.retries[Channel.WEBHOOK]
+        waits = [policy.next_delay(attempt) for attempt in range(1, policy.max_attempts)]
+        assert policy.max_attempts == 20
+        assert abs(sum(waits, timedelta()).total_seconds() / 3600 - hours) < 0.1
+        assert app.deliverer.retry.max_attempts == 8  # email and SMS keep theirs
+    finally:
+        await app.close()

@@ -28,6 +28,7 @@ class EventTag(StrEnum):
     PENDING_CHANGE_STARTED = "account:pending_change:started"
     PENDING_CHANGE_CANCELED = "account:pending_change:canceled"
     PENDING_CHANGE_COMPLETED = "account:pending_change:completed"
+    PENDING_CHANGE_REMINDED = "account:pending_change:reminded"
     RECOVERY_STARTED = "account:recovery:started"
     RECOVERY_COMPLETED = "account:recovery:completed"
     RECOVERY_CODE_USED = "account:recovery_code:used"

@@ -34,6 +34,9 @@ from secinfo.domain.events import EventTag
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 SECRET_BYTES = 32
 TEST_EVENT = "webhook.test"
+# Events about the service rather than an account: not activity, but subscribable too.
+DELIVERY_DEAD_LETTERED = "delivery:dead_lettered"
+SYSTEM_EVENT_TYPES = (DELIVERY_DEAD_LETTERED,)
 MAX_URL_LENGTH = 2000
 MAX_PATTERNS = 50
 MAX_DESCRIPTION_LENGTH = 200
@@ -48,6 +51,9 @@ class WebhookPolicy:
     max_rotation_overlap: timedelta = timedelta(days=7)
     # One delivery attempt's HTTP timeout (connect, send, wait for the answer).
     timeout_seconds: float = 10.0
+    # Plain http endpoints: allowed in development; production requires https unless
+    # the operator allows it (a receiver on the same private network).
+    allow_http: bool = True
 
 
 class EndpointStatus(StrEnum):
@@ -165,7 +171,7 @@ class DeliveryTarget:
 # -- event types and patterns -------------------------------------------------------------
 def event_types() -> list[str]:
     """Every event type an endpoint can subscribe to."""
-    return sorted(tag.value for tag in EventTag)
+    return sorted([*(tag.value for tag in EventTag), *SYSTEM_EVENT_TYPES])
 
 
 def pattern_matches(pattern: str, event_type: str) -> bool:
@@ -204,7 +210,7 @@ def clean_patterns(patterns: list[str]) -> list[str]:
 
 
 # -- endpoint URLs --------------------------------------------------------------------------
-def clean_url(raw: str) -> str:
+def clean_url(raw: str, *, allow_http: bool = True) -> str:
     """An absolute http(s) URL with a host and no credentials or fragment."""
     url = raw.strip()
     if not url or len(url) > MAX_URL_LENGTH:
@@ -223,6 +229,12 @@ def clean_url(raw: str) -> str:
         ) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise InvalidWebhookUrl("A webhook URL starts with https:// (or http://).")
+    if parts.scheme.lower() == "http" and not allow_http:
+        raise InvalidWebhookUrl(
+            "Webhook URLs must use https:// (events and signatures would cross the network "
+            "in the clear). Set SECINFO_WEBHOOK_ALLOW_HTTP=true for a receiver on a "
+            "private network."
+        )
     if not parts.hostname:
         raise InvalidWebhookUrl("A webhook URL needs a host, like https://example.com/hooks.")
     if parts.username is not None or parts.password is not None:
@@ -308,6 +320,7 @@ PAYLOAD_DETAILS = frozenset(
         "api_key_name",
         "message_id",
         "template",
+        "attempts",
     }
 )
 _EMAIL_LIKE = re.compile(r"[^\s@*]+@[^\s@]+\.[^\s@]+")
@@ -346,6 +359,32 @@ def event_payload(
             data[key] = value
     body = {"type": event_type, "timestamp": _iso(timestamp), "data": data}
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def dead_letter_payload(
+    timestamp: datetime,
+    *,
+    event_id: str,
+    message_id: str,
+    channel: str,
+    template: str,
+    masked_destination: str,
+    attempts: int,
+) -> str:
+    """A message (email or SMS) that will not be delivered: which one, to whom masked."""
+    return event_payload(
+        DELIVERY_DEAD_LETTERED,
+        timestamp,
+        event_id=event_id,
+        account_id=None,
+        details={
+            "message_id": message_id,
+            "channel": channel,
+            "template": template,
+            "masked": masked_destination,
+            "attempts": attempts,
+        },
+    )
 
 
 def ping_payload(endpoint_id: str, timestamp: datetime, event_id: str) -> str:

@@ -296,6 +296,16 @@ async def send_due_reminders(deps: Deps, limit: int = 100) -> int:
                     "pending_change_reminder",
                     _notice_context(deps, change, account),
                 )
+                await activity.record(
+                    deps,
+                    uow,
+                    account.id,
+                    EventTag.PENDING_CHANGE_REMINDED,
+                    SYSTEM,
+                    change_id=change.id,
+                    kind=change.kind.value,
+                    ends_at=change.ends_at.isoformat(),
+                )
             await uow.commit()
             sent += 1
     if sent:

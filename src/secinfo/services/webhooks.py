@@ -50,7 +50,7 @@ async def create(
 ) -> CreatedEndpoint:
     endpoint = WebhookEndpoint(
         id=new_id("whe"),
-        url=clean_url(url),
+        url=clean_url(url, allow_http=deps.config.webhooks.allow_http),
         events=clean_patterns(events),
         description=clean_description(description),
         created_at=deps.clock.now(),
@@ -94,7 +94,7 @@ async def update(
     async with deps.uow() as uow:
         endpoint = await _endpoint(uow, endpoint_id)
         if url is not None:
-            endpoint.url = clean_url(url)
+            endpoint.url = clean_url(url, allow_http=deps.config.webhooks.allow_http)
         if events is not None:
             endpoint.events = clean_patterns(events)
         if description is not None:

@@ -64,6 +64,7 @@ EVENT_TEXT = {
     "account:pending_change:started": "Security info change requested",
     "account:pending_change:canceled": "Pending change canceled",
     "account:pending_change:completed": "Pending change completed",
+    "account:pending_change:reminded": "Reminder sent about the pending change",
     "account:recovery:started": "Password recovery started",
     "account:recovery:completed": "Password reset",
     "account:recovery_code:used": "Recovery code used (a new one was shown)",

@@ -6,22 +6,28 @@ there and workers on one SQLite file take turns. A claimed row whose lease runs 
 (its worker died) becomes claimable again: delivery is at-least-once.
 
 Every attempt leaves a row in ``delivery_attempts`` (time, outcome, provider message id
-or error), written in the same transaction as the outcome on the message.
+or error), written in the same transaction as the outcome on the message. An email or
+SMS that ends ``dead`` also queues a ``delivery:dead_lettered`` webhook to every
+endpoint subscribed to it, in that same transaction.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from secinfo.adapters.secretbox import SecretBox
-from secinfo.adapters.sql.repositories import message_from_row
+from secinfo.adapters.sql.repositories import SqlOutbox, message_from_row
 from secinfo.adapters.sql.tables import delivery_attempts, outbox
+from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
+from secinfo.domain.contacts import Channel, mask
 from secinfo.domain.model import MessageStatus, OutgoingMessage
+from secinfo.domain.webhooks import DELIVERY_DEAD_LETTERED, dead_letter_payload
 
 RETRYABLE = (MessageStatus.QUEUED.value, MessageStatus.FAILED.value)
 SENDING = MessageStatus.SENDING.value
@@ -174,11 +180,19 @@ class SqlOutboxQueue:
                     outbox.update()
                     .where(outbox.c.id == message_id, outbox.c.status == SENDING)
                     .values(lease_until=None, **values)
-                    .returning(outbox.c.attempts, outbox.c.worker_id)
+                    .returning(
+                        outbox.c.attempts,
+                        outbox.c.worker_id,
+                        outbox.c.channel,
+                        outbox.c.destination,
+                        outbox.c.template,
+                    )
                 )
             ).first()
             if row is None:
                 return
+            if outcome == "dead" and row.channel != Channel.WEBHOOK.value:
+                await self._dead_lettered(connection, message_id, row, now)
             attempt: dict[str, Any] = {
                 "message_id": message_id,
                 "attempt": row.attempts,
@@ -190,3 +204,40 @@ class SqlOutboxQueue:
                 "error": error[:500] if error else None,
             }
             await connection.execute(delivery_attempts.insert().values(attempt))
+
+    async def _dead_lettered(
+        self, connection: AsyncConnection, message_id: str, row: Any, now: datetime
+    ) -> None:
+        """Queue ``delivery:dead_lettered`` for the endpoints that subscribe to it (never
+        for a dead webhook: an endpoint that is down cannot hear about itself)."""
+        endpoints = [
+            endpoint
+            for endpoint in await SqlWebhookEndpoints(connection, self.box).list_enabled()
+            if endpoint.subscribes_to(DELIVERY_DEAD_LETTERED)
+        ]
+        if not endpoints:
+            return
+        body = dead_letter_payload(
+            now,
+            event_id=f"evt_{secrets.token_hex(16)}",
+            message_id=message_id,
+            channel=row.channel,
+            template=row.template,
+            masked_destination=mask(Channel(row.channel), row.destination),
+            attempts=row.attempts,
+        )
+        store = SqlOutbox(connection, self.box)
+        for endpoint in endpoints:
+            await store.add(
+                OutgoingMessage(
+                    id=f"msg_{secrets.token_hex(16)}",
+                    channel=Channel.WEBHOOK,
+                    destination=endpoint.id,
+                    template=DELIVERY_DEAD_LETTERED,
+                    locale="en",
+                    subject="",
+                    body=body,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
