@@ -33,6 +33,7 @@ from secinfo.domain.model import (
     InfoState,
     MessageStatus,
     OutgoingMessage,
+    PasskeyChallenge,
     PendingChange,
     Recovery,
     RequestContext,
@@ -182,6 +183,7 @@ class FakeStore:
     known_networks: dict[str, KnownNetwork] = field(default_factory=dict)
     challenges: dict[str, SignInChallenge] = field(default_factory=dict)
     recoveries: dict[str, Recovery] = field(default_factory=dict)
+    passkey_challenges: dict[str, PasskeyChallenge] = field(default_factory=dict)
     billing: dict[str, BillingProfile] = field(default_factory=dict)
     prefix_blocks: dict[str, PrefixBlock] = field(default_factory=dict)
     webhooks: dict[str, WebhookEndpoint] = field(default_factory=dict)
@@ -343,6 +345,11 @@ class FakeSecurityInfo:
         self.table.put(item.id, stored)
         item.secret = new
         return True
+
+    async def find_passkey(self, credential_id: str) -> SecurityInfo | None:
+        return next(
+            (item for item in self.table.rows() if item.credential_id == credential_id), None
+        )
 
     async def list_for_account(self, account_id: str) -> list[SecurityInfo]:
         items = [
@@ -677,6 +684,32 @@ class FakeRecoveries:
         self.table.put(recovery.id, recovery)
 
 
+class FakePasskeyChallenges:
+    def __init__(self, table: _Table[PasskeyChallenge]) -> None:
+        self.table = table
+
+    async def add(self, challenge: PasskeyChallenge) -> None:
+        self.table.insert(challenge.id, challenge)
+
+    async def get(self, challenge_id: str) -> PasskeyChallenge | None:
+        return self.table.get(challenge_id)
+
+    async def consume(self, challenge: PasskeyChallenge, now: datetime) -> bool:
+        stored = self.table.get(challenge.id)
+        if stored is None or stored.used_at is not None:
+            return False
+        stored.used_at = now
+        self.table.put(challenge.id, stored)
+        challenge.used_at = now
+        return True
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        old = [key for key, row in self.table.items() if row.expires_at < cutoff]
+        for key in old:
+            self.table.delete(key)
+        return len(old)
+
+
 class FakeBilling:
     """Kept as JSON text like the SQL table, so what cannot be stored fails here too."""
 
@@ -804,6 +837,11 @@ def _sign_in_name_key(item: SecurityInfo) -> Hashable | None:
     return item.value if item.sign_in and item.state is not InfoState.PENDING else None
 
 
+def _credential_id_key(item: SecurityInfo) -> Hashable | None:
+    """``uq_security_info_credential_id``."""
+    return item.credential_id
+
+
 def _one_pending_change_key(change: PendingChange) -> Hashable | None:
     """``uq_pending_changes_one_per_account``: account_id, where status = 'pending'."""
     return change.account_id if change.status is ChangeStatus.PENDING else None
@@ -826,9 +864,11 @@ class FakeUnitOfWork:
         self._open = True
         store = self.store
         self._tables = []
-        self.accounts = FakeAccounts(self._table("accounts", store.accounts))
+        self.accounts = FakeAccounts(
+            self._table("accounts", store.accounts, lambda account: account.passkey_user_handle)
+        )
         self.security_info = FakeSecurityInfo(
-            self._table("security_info", store.security_info, _sign_in_name_key)
+            self._table("security_info", store.security_info, _sign_in_name_key, _credential_id_key)
         )
         self.verifications = FakeVerifications(self._table("verifications", store.verifications))
         self.sessions = FakeSessions(
@@ -852,6 +892,9 @@ class FakeUnitOfWork:
         self.known_networks = FakeKnownNetworks(self._table("known_networks", store.known_networks))
         self.challenges = FakeChallenges(self._table("challenges", store.challenges))
         self.recoveries = FakeRecoveries(self._table("recoveries", store.recoveries))
+        self.passkey_challenges = FakePasskeyChallenges(
+            self._table("passkey_challenges", store.passkey_challenges)
+        )
         self.billing = FakeBilling(self._table("billing", store.billing))
         self.prefix_blocks = FakePrefixBlocks(
             self._table("prefix_blocks", store.prefix_blocks), store

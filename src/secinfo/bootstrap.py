@@ -26,6 +26,7 @@ from secinfo.config import ConfigError, Settings
 from secinfo.domain.codes import CodeHasher
 from secinfo.domain.contacts import Channel
 from secinfo.domain.limits import Category, with_overrides
+from secinfo.domain.passkeys import PasskeyPolicy
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
@@ -82,6 +83,7 @@ def service_config(settings: Settings) -> ServiceConfig:
             grace=timedelta(days=settings.reconfirm_grace_days),
         ),
         activity_retention=timedelta(days=settings.activity_retention_days),
+        passkeys=PasskeyPolicy(options_ttl=timedelta(seconds=settings.passkey_options_seconds)),
         pumping=PumpingPolicy(
             allowed_countries=settings.country_set(settings.sms_allowed_countries),
             denied_countries=settings.country_set(settings.sms_denied_countries),

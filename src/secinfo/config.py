@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from secinfo.domain.passkeys import PasskeyPolicy, rp_id_problem
 from secinfo.domain.passwords import PasswordHashPolicy
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
@@ -32,6 +33,7 @@ _SIGN_IN = SignInPolicy()
 _RECONFIRM = ReconfirmPolicy()
 _PUMPING = PumpingPolicy()
 _HASHING = PasswordHashPolicy()
+_PASSKEYS = PasskeyPolicy()
 
 
 def _seconds(value: timedelta) -> int:
@@ -61,7 +63,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     product_name: str = Field(_SERVICE.product_name, min_length=1, max_length=40)
-    web_domain: str = Field(_SERVICE.web_domain, min_length=1, max_length=253)
+    web_domain: str = Field(
+        _SERVICE.web_domain,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
+        description="The site's domain: the WebOTP line of SMS codes, and the passkeys' "
+        "relying-party id (the public URL's host or a parent domain of it).",
+    )
+    passkey_options_seconds: int = Field(
+        _seconds(_PASSKEYS.options_ttl),
+        ge=30,
+        le=3600,
+        description="How long passkey options (a WebAuthn challenge) stay usable.",
+    )
     template_dir: Path | None = None
 
     code_length: int = Field(_CODES.length, ge=4, le=10)
@@ -233,6 +248,11 @@ class Settings(BaseSettings):
                 "SECINFO_DELIVERY_LEASE_SECONDS must be longer than "
                 "SECINFO_DELIVERY_SEND_TIMEOUT_SECONDS (a send must end inside its lease)"
             )
+        problem = self.passkeys_problem()
+        if problem and self.env == "production":
+            raise ValueError(
+                f"passkeys need SECINFO_WEB_DOMAIN to fit SECINFO_PUBLIC_URL: {problem}"
+            )
         missing = self.missing_production_secrets() + self.missing_delivery_settings()
         if missing:
             raise ValueError(
@@ -319,9 +339,17 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         anywhere = ("0.0.0.0", "::", "")  # noqa: S104 - a browser cannot open these
         host = "127.0.0.1" if self.host in anywhere else self.host
+        if host in ("127.0.0.1", "::1") and self.web_domain == "localhost":
+            host = "localhost"  # the same machine, and a name passkeys accept
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    def passkeys_problem(self) -> str | None:
+        """Why passkeys cannot work with these settings (None when they can): the
+        relying-party id must be the public URL's host or a parent domain of it. Production
+        refuses to start; development runs with passkeys off and says why."""
+        return rp_id_problem(self.web_domain, self.base_url)
 
     def code_secret(self) -> bytes:
         return (self.secret_key or _development_secret(self.data_dir)).encode()

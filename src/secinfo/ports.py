@@ -16,6 +16,7 @@ from secinfo.domain.model import (
     Device,
     MessageStatus,
     OutgoingMessage,
+    PasskeyChallenge,
     PendingChange,
     PrefixBlock,
     Recovery,
@@ -79,9 +80,14 @@ class SecurityInfoRepository(Protocol):
         """Sign-in names, including those no longer used as security info."""
         ...
 
+    async def find_passkey(self, credential_id: str) -> SecurityInfo | None:
+        """The passkey with this credential id, whatever its state."""
+        ...
+
     async def claim_step(self, item: SecurityInfo, step: int) -> bool:
-        """Store ``step`` as the last accepted TOTP step only if it is later than the
-        stored one (a conditional write: concurrent checks of one code, one wins)."""
+        """Store ``step`` as the last accepted TOTP step (or passkey signature counter)
+        only if it is later than the stored one (a conditional write: concurrent checks
+        of one code, one wins)."""
         ...
 
     async def replace_secret(self, item: SecurityInfo, expected: str | None, new: str) -> bool:
@@ -182,6 +188,16 @@ class ChallengeRepository(Protocol):
     async def update(self, challenge: SignInChallenge) -> None: ...
 
 
+class PasskeyChallengeRepository(Protocol):
+    async def add(self, challenge: PasskeyChallenge) -> None: ...
+    async def get(self, challenge_id: str) -> PasskeyChallenge | None: ...
+    async def consume(self, challenge: PasskeyChallenge, now: datetime) -> bool:
+        """Mark it used; False when it was used already (a challenge is answered once)."""
+        ...
+
+    async def purge_before(self, cutoff: datetime) -> int: ...
+
+
 class RecoveryRepository(Protocol):
     async def add(self, recovery: Recovery) -> None: ...
     async def get(self, recovery_id: str) -> Recovery | None: ...
@@ -265,6 +281,8 @@ class UnitOfWork(Protocol):
     def challenges(self) -> ChallengeRepository: ...
     @property
     def recoveries(self) -> RecoveryRepository: ...
+    @property
+    def passkey_challenges(self) -> PasskeyChallengeRepository: ...
     @property
     def billing(self) -> BillingRepository: ...
     @property

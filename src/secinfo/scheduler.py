@@ -11,7 +11,7 @@ import contextlib
 
 import structlog
 
-from secinfo.services import activity, pending_changes
+from secinfo.services import activity, passkeys, pending_changes
 from secinfo.services.deps import Deps
 
 log = structlog.get_logger("secinfo.jobs")
@@ -22,6 +22,7 @@ async def run_jobs_once(deps: Deps) -> dict[str, int]:
         "pending_changes_completed": await pending_changes.complete_due(deps),
         "reminders_sent": await pending_changes.send_due_reminders(deps),
         "activity_purged": await activity.purge_old(deps),
+        "passkey_options_purged": await passkeys.purge_expired_options(deps),
     }
     if any(results.values()):
         log.info("jobs.ran", **results)

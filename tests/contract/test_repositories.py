@@ -271,3 +271,52 @@ async def test_signing_out_everywhere_can_keep_this_session(uow: UnitOfWorkFacto
     assert revoked == 2
     assert kept is not None and kept.revoked_at is None
     assert ended is not None and ended.revoked_at == NOW
+
+
+async def test_a_passkey_is_found_by_its_credential_id_which_is_unique(
+    uow: UnitOfWorkFactory,
+) -> None:
+    passkey = item(
+        "inf_p", "", kind=InfoKind.PASSKEY, credential_id="cred-A", public_key="pk", aaguid="x"
+    )
+    await with_account(uow, passkey)
+    async with uow() as unit:
+        found = await unit.security_info.find_passkey("cred-A")
+        assert found is not None and found.id == "inf_p" and found.public_key == "pk"
+        assert await unit.security_info.find_passkey("cred-B") is None
+    with pytest.raises(Exception):  # noqa: B017 - the database's or the fake's own error
+        async with uow() as unit:
+            await unit.security_info.add(
+                item("inf_q", "", kind=InfoKind.PASSKEY, credential_id="cred-A")
+            )
+            await unit.commit()
+
+
+async def test_passkey_options_are_used_once_and_purged(uow: UnitOfWorkFactory) -> None:
+    from secinfo.domain.model import PasskeyChallenge, PasskeyPurpose
+
+    async with uow() as unit:
+        await unit.passkey_challenges.add(
+            PasskeyChallenge(
+                id="pkc_1",
+                purpose=PasskeyPurpose.SIGN_IN,
+                challenge="abc",
+                created_at=NOW,
+                expires_at=NOW + timedelta(minutes=5),
+            )
+        )
+        await unit.commit()
+    async with uow() as unit:
+        challenge = await unit.passkey_challenges.get("pkc_1")
+        assert challenge is not None and challenge.purpose is PasskeyPurpose.SIGN_IN
+        assert await unit.passkey_challenges.consume(challenge, NOW)
+        assert not await unit.passkey_challenges.consume(challenge, NOW)
+        await unit.commit()
+    async with uow() as unit:
+        stored = await unit.passkey_challenges.get("pkc_1")
+        assert stored is not None and stored.used_at == NOW
+        assert await unit.passkey_challenges.purge_before(NOW) == 0
+        assert await unit.passkey_challenges.purge_before(NOW + timedelta(minutes=6)) == 1
+        await unit.commit()
+    async with uow() as unit:
+        assert await unit.passkey_challenges.get("pkc_1") is None

@@ -79,9 +79,13 @@ class Server:
         }
 
 
-def start_server(folder: Path, *, resend_cooldown_seconds: int = 30) -> Server:
+def start_server(
+    folder: Path, *, resend_cooldown_seconds: int = 30, host_name: str = "127.0.0.1"
+) -> Server:
+    """``host_name`` is the name the pages are opened by (it listens on 127.0.0.1):
+    ``localhost`` for passkeys, whose relying-party id cannot be an IP address."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host_name}:{port}"
     database_url = f"sqlite:///{folder}/secinfo.db"
     environment = {
         **os.environ,

@@ -193,6 +193,7 @@ def test_settings_name_what_delivery_lacks(tmp_path: Path) -> None:
         sms_provider="webhook",
         sms_webhook_url="https://sms.example.com/send",
         public_url="https://id.example.com",
+        web_domain="example.com",  # the passkeys' relying-party id: the host or a parent
         **secrets,
     )
     assert complete.smtp_port is None and complete.smtp_security == "starttls"

@@ -22,7 +22,8 @@ async def test_an_unknown_page_is_a_friendly_404_page(harness: Harness) -> None:
         assert response.status_code == 404, path
         assert response.headers["content-type"].startswith("text/html")
         assert "<h1>Page not found</h1>" in response.text
-        assert "script-src 'none'" in response.headers["content-security-policy"]
+        assert "script-src 'self';" in response.headers["content-security-policy"]
+        assert "unsafe" not in response.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ NOTICES: dict[str, dict[str, object]] = {
     "password_changed": {"account": MASKED_PHONE},
     "recovery_code_used": {"account": MASKED_EMAIL},
     "recovery_code_replaced": {"account": MASKED_PHONE},
+    "passkey_suspect": {"account": MASKED_EMAIL, "passkey": "Work laptop"},
     "password_reset": {"account": MASKED_EMAIL},
     "account_secured": {"account": MASKED_EMAIL},
     "two_step_enabled": {"account": MASKED_EMAIL},

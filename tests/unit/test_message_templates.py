@@ -20,6 +20,7 @@ CONTEXT: dict[str, object] = {
     "added": "*********89",
     "removed": "*********89",
     "kind": "phone",
+    "passkey": "Work laptop",
     "country": "DE",
     "ip": "203.0.113.7",
     "when": "2030-01-01 10:00 UTC",
@@ -34,6 +35,7 @@ NOTICES = [
     "sign_up_existing",
     "recovery_code_used",
     "recovery_code_replaced",
+    "passkey_suspect",
 ]
 TEMPLATES = [f"code_{purpose}" for purpose in PURPOSES] + NOTICES
 

@@ -14,11 +14,48 @@ KEY = "A" * 43 + "="
 
 
 def test_in_development_the_public_url_follows_host_and_port(tmp_path: Path) -> None:
+    # On this machine, named localhost: the default web domain, so passkeys work.
     settings = load_settings(port=8100, data_dir=tmp_path)
-    assert settings.base_url == "http://127.0.0.1:8100"
-    assert service_config(settings).public_url == "http://127.0.0.1:8100"
+    assert settings.base_url == "http://localhost:8100"
+    assert service_config(settings).public_url == "http://localhost:8100"
+    assert settings.passkeys_problem() is None
     everywhere = load_settings(host="0.0.0.0", port=9000, data_dir=tmp_path)
-    assert everywhere.base_url == "http://127.0.0.1:9000"  # a browser cannot open 0.0.0.0
+    assert everywhere.base_url == "http://localhost:9000"  # a browser cannot open 0.0.0.0
+    elsewhere = load_settings(port=9000, web_domain="id.example.com", data_dir=tmp_path)
+    assert elsewhere.base_url == "http://127.0.0.1:9000"
+
+
+def test_passkeys_need_the_web_domain_to_fit_the_public_url(tmp_path: Path) -> None:
+    fits = load_settings(
+        public_url="https://id.example.com", web_domain="example.com", data_dir=tmp_path
+    )
+    assert fits.passkeys_problem() is None
+    # Development runs with passkeys off and says why.
+    address = load_settings(public_url="http://127.0.0.1:8000", data_dir=tmp_path)
+    assert "'127.0.0.1' is not 'localhost'" in (address.passkeys_problem() or "")
+    plain = load_settings(
+        public_url="http://id.example.com", web_domain="example.com", data_dir=tmp_path
+    )
+    assert "not https" in (plain.passkeys_problem() or "")
+    # Production refuses to start.
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            env="production",
+            secret_key=SECRET,
+            encryption_keys=KEY,
+            public_url="https://id.example.com",
+            web_domain="other.example",
+            smtp_host="mail.example.com",
+            smtp_from_address="id@example.com",
+            sms_provider="webhook",
+            sms_webhook_url="https://sms.example.com/send",
+            data_dir=tmp_path,
+        )
+    message = str(refused.value)
+    assert "SECINFO_WEB_DOMAIN" in message and "'id.example.com' is not 'other.example'" in message
+    with pytest.raises(ConfigError) as not_a_domain:
+        load_settings(web_domain="https://example.com", data_dir=tmp_path)
+    assert "SECINFO_WEB_DOMAIN" in str(not_a_domain.value)
 
 
 def test_a_set_public_url_wins_without_its_trailing_slash(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from secinfo.api import (
     admin_webhooks,
     devmailbox,
     errors,
+    passkeys,
     recovery,
     signin,
     verifications,
@@ -134,6 +135,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     app.state.secinfo = secinfo
     errors.install(app)
     app.include_router(accounts.router)
+    app.include_router(passkeys.router)
     app.include_router(signin.router)
     app.include_router(waiting.router)
     app.include_router(recovery.router)

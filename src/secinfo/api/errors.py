@@ -37,6 +37,12 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.PasswordResetRequired: 403,
     errors.ReconfirmRequired: 403,
     errors.RecoveryProofMissing: 403,
+    errors.PasskeyRefused: 400,
+    errors.PasskeysUnavailable: 503,
+    errors.PasskeyChallengeUsed: 409,
+    errors.PasskeyUnknown: 401,
+    errors.PasskeyCounterRegressed: 403,
+    errors.PasskeySuspect: 403,
 }
 
 

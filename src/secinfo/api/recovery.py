@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from secinfo.api import passkeys as passkey_api
 from secinfo.api import schemas
 from secinfo.api.dependencies import ApiKeyDep, ContextDep, DepsDep
 from secinfo.domain.errors import InvalidInput
@@ -110,6 +111,32 @@ async def verify_recovery_code(
     if body.verification_id is None:
         raise InvalidInput("Send the verification_id of the code sent, or a kind.")
     state = await recovery.verify(deps, recovery_id, body.verification_id, body.code)
+    return {"proofs_left": state.proofs_left}
+
+
+@router.post("/recovery/{recovery_id}/passkey/options", tags=["recovery", "passkeys"])
+async def recovery_passkey_options(
+    recovery_id: str, deps: DepsDep
+) -> passkey_api.AuthenticationOptionsOut:
+    """A passkey counts as one proof: options for ``navigator.credentials.get``
+    (discoverable, the same for every recovery)."""
+    options = await recovery.passkey_options(deps, recovery_id)
+    return passkey_api.AuthenticationOptionsOut(
+        authentication_id=options.id, options=options.options, expires_at=options.expires_at
+    )
+
+
+@router.post(
+    "/recovery/{recovery_id}/passkey",
+    tags=["recovery", "passkeys"],
+    responses={400: {"description": passkey_api.REFUSALS}, 401: {"description": "passkey_unknown"}},
+)
+async def verify_recovery_passkey(
+    recovery_id: str, body: passkey_api.AuthenticationRequest, deps: DepsDep, context: ContextDep
+) -> dict[str, object]:
+    state = await recovery.verify_passkey(
+        deps, recovery_id, body.authentication_id, body.credential, context
+    )
     return {"proofs_left": state.proofs_left}
 
 

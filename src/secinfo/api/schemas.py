@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from secinfo.domain.contacts import mask
 from secinfo.domain.model import ActivityEvent, MessageStatus, PendingChange, SecurityInfo
+from secinfo.domain.passkeys import authenticator_name
 from secinfo.domain.verification import CodePolicy, Verification
 
 
@@ -173,6 +174,9 @@ class SecurityInfoOut(BaseModel):
     added_at: datetime
     verified_at: datetime | None
     last_used_at: datetime | None
+    authenticator_name: str | None = Field(
+        None, description="Passkeys: the authenticator model, from its AAGUID, where known."
+    )
 
 
 class SecurityInfoList(BaseModel):
@@ -242,6 +246,7 @@ def security_info_out(item: SecurityInfo) -> SecurityInfoOut:
         added_at=item.added_at,
         verified_at=item.verified_at,
         last_used_at=item.last_used_at,
+        authenticator_name=authenticator_name(item.aaguid),
     )
 
 

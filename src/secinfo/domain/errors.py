@@ -234,3 +234,85 @@ class Overloaded(DomainError):
         "Too many sign-ins are being checked right now; nothing was changed. Try again in a "
         "moment (see Retry-After)."
     )
+
+
+class PasskeyRefused(DomainError):
+    """A WebAuthn response that does not prove what it must; each reason its own code."""
+
+    code = "passkey_invalid"
+    default_message = "The passkey's answer could not be read. Ask for new options and try again."
+
+
+class PasskeysUnavailable(DomainError):
+    code = "passkeys_unavailable"
+    default_message = "Passkeys are not available on this server."
+
+
+class PasskeyOptionsExpired(PasskeyRefused):
+    code = "passkey_options_expired"
+    default_message = (
+        "These passkey options expired or are not known (they last 5 minutes). "
+        "Ask for new options and try again."
+    )
+
+
+class PasskeyChallengeUsed(PasskeyRefused):
+    code = "passkey_challenge_used"
+    default_message = (
+        "These passkey options were used already; each is good for one try. Ask for new options."
+    )
+
+
+class PasskeyChallengeMismatch(PasskeyRefused):
+    code = "passkey_challenge_mismatch"
+    default_message = (
+        "The passkey signed a different challenge than the one of these options. "
+        "Ask for new options and try again."
+    )
+
+
+class PasskeyOriginMismatch(PasskeyRefused):
+    code = "passkey_origin_mismatch"
+    default_message = "The passkey was used on another site; only this site's pages may use it."
+
+
+class PasskeyRpIdMismatch(PasskeyRefused):
+    code = "passkey_rp_id_mismatch"
+    default_message = "The passkey belongs to another site (its relying-party id is not ours)."
+
+
+class PasskeyUserNotVerified(PasskeyRefused):
+    code = "passkey_user_not_verified"
+    default_message = (
+        "The authenticator did not verify you (PIN, fingerprint or face). "
+        "Try again and unlock it when asked."
+    )
+
+
+class PasskeyUnknown(PasskeyRefused):
+    code = "passkey_unknown"
+    default_message = (
+        "This passkey is not registered with any account here (or it was removed). "
+        "Sign in another way."
+    )
+
+
+class PasskeySignatureInvalid(PasskeyRefused):
+    code = "passkey_signature_invalid"
+    default_message = "The passkey's signature is not valid."
+
+
+class PasskeyCounterRegressed(PasskeyRefused):
+    code = "passkey_counter_regressed"
+    default_message = (
+        "This passkey's signature counter went backwards, which a copied authenticator "
+        "would cause. It was set aside: sign in another way, remove it and register it again."
+    )
+
+
+class PasskeySuspect(PasskeyRefused):
+    code = "passkey_suspect"
+    default_message = (
+        "This passkey was set aside after a signature counter regression. "
+        "Sign in another way, remove it and register it again."
+    )

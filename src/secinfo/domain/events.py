@@ -34,4 +34,5 @@ class EventTag(StrEnum):
     RECOVERY_CODE_USED = "account:recovery_code:used"
     RECOVERY_CODE_REPLACED = "account:recovery_code:replaced"
     ACCOUNT_SECURED = "account:secured"
+    PASSKEY_SUSPECT = "account:passkey:suspect"
     BILLING_UPDATED = "account:billing:updated"

@@ -82,6 +82,12 @@ DEFAULT_LIMITS: dict[str, NamedLimit] = {
             "password sign-ins from one client network",
         ),
         NamedLimit(
+            "passkey.ip",
+            "60/minute;600/hour",
+            Category.SIGN_IN,
+            "passkey sign-in options and answers from one client network",
+        ),
+        NamedLimit(
             "sign_up.ip", "10/hour;50/day", Category.SIGN_UP, "sign-ups from one client network"
         ),
         NamedLimit(

@@ -22,6 +22,7 @@ class InfoKind(StrEnum):
     PHONE = "phone"
     AUTHENTICATOR = "authenticator"
     RECOVERY_CODE = "recovery_code"
+    PASSKEY = "passkey"
 
     @property
     def channel(self) -> Channel | None:
@@ -35,12 +36,18 @@ class InfoKind(StrEnum):
         return self in (InfoKind.AUTHENTICATOR, InfoKind.RECOVERY_CODE)
 
     @property
+    def signs(self) -> bool:
+        """A passkey: proved by a signature of the authenticator, no code at all."""
+        return self is InfoKind.PASSKEY
+
+    @property
     def noun(self) -> str:
         return {
             InfoKind.EMAIL: "email",
             InfoKind.PHONE: "phone",
             InfoKind.AUTHENTICATOR: "authenticator app",
             InfoKind.RECOVERY_CODE: "recovery code",
+            InfoKind.PASSKEY: "passkey",
         }[self]
 
     @classmethod
@@ -65,6 +72,9 @@ class InfoState(StrEnum):
     ACTIVE = "active"
     REMOVAL_PENDING = "removal_pending"
     REMOVED = "removed"
+    # A passkey whose signature counter went backwards (a cloned authenticator?): it
+    # proves nothing until it is removed and registered again.
+    SUSPECT = "suspect"
 
 
 @dataclass
@@ -81,6 +91,9 @@ class Account:
     password_reset_required: bool = False
     reconfirm_prompted_at: datetime | None = None
     reconfirm_skipped_until: datetime | None = None
+    # The WebAuthn user handle (base64url of 32 random bytes), given at the first passkey:
+    # random per account, never its id or a sign-in name.
+    passkey_user_handle: str | None = None
 
 
 MAX_LABEL_LENGTH = 64
@@ -113,7 +126,14 @@ class SecurityInfo:
     # Written when the item is added and changed only through the repository's
     # conditional methods, never by a plain update.
     secret: str | None = field(default=None, repr=False)
-    last_step: int | None = None  # the last TOTP time step accepted (replays refused)
+    # Must only grow: the last TOTP time step accepted (replays refused), or a passkey's
+    # signature counter (a regression marks the passkey suspect).
+    last_step: int | None = None
+    # Passkey: its credential id and COSE public key (base64url, written once) and the
+    # AAGUID of the authenticator model that made it.
+    credential_id: str | None = None
+    public_key: str | None = field(default=None, repr=False)
+    aaguid: str | None = None
 
     @property
     def channel(self) -> Channel | None:
@@ -124,7 +144,7 @@ class SecurityInfo:
         """Active (or removal waiting) info that can prove it's the holder: a contact
         that receives codes, an authenticator or the recovery code."""
         return self.state in (InfoState.ACTIVE, InfoState.REMOVAL_PENDING) and (
-            self.channel is not None or self.kind.holds_secret
+            self.channel is not None or self.kind.holds_secret or self.kind.signs
         )
 
     @property
@@ -306,6 +326,28 @@ class SignInChallenge:
     device_id: str | None = None
     skippable: bool = False
     completed_at: datetime | None = None
+
+
+class PasskeyPurpose(StrEnum):
+    REGISTER = "register"
+    SIGN_IN = "sign_in"
+    STEP_UP = "step_up"
+    RECOVERY = "recovery"
+
+
+@dataclass
+class PasskeyChallenge:
+    """The options of one WebAuthn ceremony: a random challenge bound to its purpose and
+    flow (the session that registers or steps up, the recovery), used once."""
+
+    id: str
+    purpose: PasskeyPurpose
+    challenge: str  # base64url, 32 random bytes
+    created_at: datetime
+    expires_at: datetime
+    account_id: str | None = None
+    flow_id: str | None = None
+    used_at: datetime | None = None
 
 
 @dataclass

@@ -66,7 +66,7 @@ def recovery_code_hash(deps: Deps, item_id: str, code: str) -> str:
     return deps.codes.hash(f"recovery-code:{item_id}", code)
 
 
-async def _open_for_adding(deps: Deps, uow: UnitOfWork, session: Session) -> list[SecurityInfo]:
+async def open_for_adding(deps: Deps, uow: UnitOfWork, session: Session) -> list[SecurityInfo]:
     """The add rules shared with emails and phones: step-up once the account holds info
     that can prove it's the holder; refused while a change waits."""
     items = await uow.security_info.list_for_account(session.account_id)
@@ -82,7 +82,7 @@ async def add_authenticator(
     cleaned = clean_label(label)
     now = deps.clock.now()
     async with deps.uow() as uow:
-        items = await _open_for_adding(deps, uow, session)
+        items = await open_for_adding(deps, uow, session)
         authenticators = [item for item in items if item.kind is InfoKind.AUTHENTICATOR]
         for stale in authenticators:  # an earlier unfinished enrolment is dropped
             if stale.state is InfoState.PENDING:
@@ -155,7 +155,7 @@ async def issue_recovery_code(
     """One recovery code per account: a new one replaces the old."""
     now = deps.clock.now()
     async with deps.uow() as uow:
-        items = await _open_for_adding(deps, uow, session)
+        items = await open_for_adding(deps, uow, session)
         account = await _account(uow, session.account_id)
         current = next((item for item in items if item.kind is InfoKind.RECOVERY_CODE), None)
         if current is not None and current.state is not InfoState.ACTIVE:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from secinfo.domain.codes import CodeHasher
+from secinfo.domain.passkeys import PasskeyPolicy
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
 from secinfo.domain.verification import CodePolicy
@@ -39,6 +40,8 @@ class ServiceConfig:
     recovery_ttl: timedelta = timedelta(minutes=30)
     pumping: PumpingPolicy = field(default_factory=PumpingPolicy)
     webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
+    # The relying-party id is ``web_domain``; the origin is ``public_url``'s.
+    passkeys: PasskeyPolicy = field(default_factory=PasskeyPolicy)
 
 
 class UnknownCountries:

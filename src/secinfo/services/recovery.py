@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from secinfo.domain.contacts import Channel, contact_key, mask, normalize_contact
 from secinfo.domain.errors import (
@@ -18,12 +19,14 @@ from secinfo.domain.errors import (
     InvalidCode,
     InvalidInput,
     NotFound,
+    PasskeyUnknown,
     RecoveryProofMissing,
 )
 from secinfo.domain.events import EventTag
 from secinfo.domain.limits import client_network
 from secinfo.domain.model import (
     InfoKind,
+    PasskeyPurpose,
     Recovery,
     RecoveryContact,
     RequestContext,
@@ -31,7 +34,7 @@ from secinfo.domain.model import (
 from secinfo.domain.passwords import check_password_strength
 from secinfo.domain.verification import Purpose
 from secinfo.ports import UnitOfWork
-from secinfo.services import abuse, activity, authenticators
+from secinfo.services import abuse, activity, authenticators, passkeys
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.messages import masked_account_name, notify_contacts
@@ -223,6 +226,37 @@ async def verify_held(
         raise InvalidCode("That code is not right, or it was used already.")
     deps.outbox_wakeup()
     return HeldProof(recovery, proof.new_recovery_code)
+
+
+async def passkey_options(deps: Deps, recovery_id: str) -> passkeys.Options:
+    """A passkey counts as one proof; offered for every recovery, like held codes."""
+    async with deps.uow() as uow:
+        await _open(uow, deps, recovery_id)
+    return await passkeys.recovery_options(deps, recovery_id)
+
+
+async def verify_passkey(
+    deps: Deps,
+    recovery_id: str,
+    authentication_id: str,
+    credential: dict[str, Any],
+    context: RequestContext,
+) -> Recovery:
+    """One proof from a passkey of the account; any other passkey (or an unknown name)
+    gets the same refusal."""
+    async with deps.uow() as uow:
+        await _open(uow, deps, recovery_id)
+    item = await passkeys.answer(
+        deps, authentication_id, PasskeyPurpose.RECOVERY, recovery_id, credential, context
+    )
+    async with deps.uow() as uow:
+        recovery = await _open(uow, deps, recovery_id)
+        if item.account_id != recovery.account_id or item.id in recovery.proven_item_ids:
+            raise PasskeyUnknown()
+        recovery.proven_item_ids.append(item.id)
+        await uow.recoveries.update(recovery)
+        await uow.commit()
+    return recovery
 
 
 async def reset_password(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from secinfo.domain.codes import token_hash
 from secinfo.domain.contacts import contact_key, normalize_contact
@@ -34,6 +35,7 @@ from secinfo.domain.model import (
     ChallengeReason,
     InfoKind,
     InfoState,
+    PasskeyPurpose,
     RequestContext,
     SecurityInfo,
     SignInChallenge,
@@ -49,7 +51,7 @@ from secinfo.domain.rules import (
 )
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
-from secinfo.services import activity, authenticators, replace_info
+from secinfo.services import activity, authenticators, passkeys, replace_info
 from secinfo.services import verification as codes
 from secinfo.services.accounts import NewSession, open_session
 from secinfo.services.deps import Deps, new_id
@@ -130,20 +132,24 @@ async def _current_hash(deps: Deps, account: Account, password: str) -> str | No
 
 
 def challenge_options(items: list[SecurityInfo]) -> list[SecurityInfo]:
-    """What a sign-in step offers: every item that can prove it's the holder, the
-    authenticator apps first (2-step asks for one first), the recovery code last."""
+    """What a sign-in step offers: every item that can prove it's the holder with a
+    code, the authenticator apps first (2-step asks for one first), the recovery code
+    last. A passkey is not a step: signing in with it (``sign_in_with_passkey``) needs no
+    password and no step at all."""
     order = {InfoKind.AUTHENTICATOR: 0, InfoKind.RECOVERY_CODE: 2}
     return sorted(
-        (item for item in items if item.can_prove), key=lambda item: order.get(item.kind, 1)
+        (item for item in items if item.can_prove and not item.kind.signs),
+        key=lambda item: order.get(item.kind, 1),
     )
 
 
 def last_confirmed(items: list[SecurityInfo]) -> datetime | None:
-    """When a code last proved one of the holder's contacts works."""
+    """When a code last proved one of the holder's contacts works (a passkey's use
+    confirms no other info)."""
     times = [
         moment
         for item in items
-        if item.state is not InfoState.REMOVED
+        if item.state is not InfoState.REMOVED and item.kind is not InfoKind.PASSKEY
         for moment in (item.last_used_at, item.verified_at)
         if moment is not None
     ]
@@ -169,60 +175,122 @@ async def sign_in(
         if reason is not None and not options:
             reason = None  # nothing can receive a code; the reconfirm prompt asks to add some
         if reason is None:
-            state = reconfirm_state(
-                last_confirmed(items),
-                account.reconfirm_prompted_at,
-                account.reconfirm_skipped_until,
-                now,
-                deps.config.reconfirm,
-            )
+            state = await _reconfirm_due(deps, uow, account, items)
             if state in (ReconfirmState.SKIPPABLE, ReconfirmState.REQUIRED):
                 reason = ChallengeReason.RECONFIRM
                 skippable = state is ReconfirmState.SKIPPABLE
-                if account.reconfirm_prompted_at is None:
-                    account.reconfirm_prompted_at = now
-                    await uow.accounts.update(account)
         if reason is None:
             new_session = await open_session(deps, uow, account, context)
             await activity.record(deps, uow, account.id, EventTag.SIGN_IN_SUCCESS, context)
             await uow.commit()
             return SignInResult(session=new_session)
-        challenge = SignInChallenge(
-            id=new_id("chl"),
-            account_id=account.id,
-            reason=reason,
-            created_at=now,
-            expires_at=now + policy.challenge_ttl,
-            ip=context.ip,
-            user_agent=context.user_agent,
-            skippable=skippable,
+        challenge = await _challenge(deps, uow, account, reason, skippable, context)
+        await uow.commit()
+    deps.outbox_wakeup()
+    return SignInResult(challenge=_view(deps, challenge, account, options))
+
+
+async def _challenge(
+    deps: Deps,
+    uow: UnitOfWork,
+    account: Account,
+    reason: ChallengeReason,
+    skippable: bool,
+    context: RequestContext,
+) -> SignInChallenge:
+    now = deps.clock.now()
+    challenge = SignInChallenge(
+        id=new_id("chl"),
+        account_id=account.id,
+        reason=reason,
+        created_at=now,
+        expires_at=now + deps.config.sign_in.challenge_ttl,
+        ip=context.ip,
+        user_agent=context.user_agent,
+        skippable=skippable,
+    )
+    await uow.challenges.add(challenge)
+    await activity.record(
+        deps,
+        uow,
+        account.id,
+        EventTag.SIGN_IN_CHALLENGED,
+        context,
+        outcome="challenged",
+        reason=reason.value,
+    )
+    if reason is ChallengeReason.UNUSUAL_SIGN_IN:
+        await notify_contacts(
+            deps,
+            uow,
+            account,
+            "unusual_sign_in",
+            {
+                "ip": context.ip or "unknown",
+                "country": deps.countries.country(context.ip) or "unknown",
+                "device": (context.user_agent or "unknown device")[:80],
+                "when": format_moment(now, account.locale),
+            },
         )
-        await uow.challenges.add(challenge)
+    return challenge
+
+
+async def _reconfirm_due(
+    deps: Deps, uow: UnitOfWork, account: Account, items: list[SecurityInfo]
+) -> ReconfirmState:
+    """Whether sign-in asks to reconfirm the security info; the first ask is dated."""
+    now = deps.clock.now()
+    state = reconfirm_state(
+        last_confirmed(items),
+        account.reconfirm_prompted_at,
+        account.reconfirm_skipped_until,
+        now,
+        deps.config.reconfirm,
+    )
+    due = state in (ReconfirmState.SKIPPABLE, ReconfirmState.REQUIRED)
+    if due and account.reconfirm_prompted_at is None:
+        account.reconfirm_prompted_at = now
+        await uow.accounts.update(account)
+    return state
+
+
+async def sign_in_with_passkey(
+    deps: Deps, authentication_id: str, credential: dict[str, Any], context: RequestContext
+) -> SignInResult:
+    """No name, no password: a passkey that verified its user is two factors, so 2-step,
+    unusual-sign-in and inactivity ask for nothing more. The reconfirm prompt still asks
+    about the other info (a passkey's use confirms no email or phone)."""
+    await passkeys.limit(deps, context)
+    item = await passkeys.answer(
+        deps, authentication_id, PasskeyPurpose.SIGN_IN, None, credential, context
+    )
+    await passkeys.signed_in_account(deps, item)
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(item.account_id)
+        if account is None:
+            raise ChallengeNotFound()
+        items = await uow.security_info.list_for_account(account.id)
+        state = await _reconfirm_due(deps, uow, account, items)
+        if state in (ReconfirmState.SKIPPABLE, ReconfirmState.REQUIRED):
+            skippable = state is ReconfirmState.SKIPPABLE
+            challenge = await _challenge(
+                deps, uow, account, ChallengeReason.RECONFIRM, skippable, context
+            )
+            await uow.commit()
+            return SignInResult(challenge=_view(deps, challenge, account, challenge_options(items)))
+        new_session = await open_session(deps, uow, account, context)
         await activity.record(
             deps,
             uow,
             account.id,
-            EventTag.SIGN_IN_CHALLENGED,
+            EventTag.SIGN_IN_SUCCESS,
             context,
-            outcome="challenged",
-            reason=reason.value,
+            method="passkey",
+            item_id=item.id,
+            label=item.display_name,
         )
-        if reason is ChallengeReason.UNUSUAL_SIGN_IN:
-            await notify_contacts(
-                deps,
-                uow,
-                account,
-                "unusual_sign_in",
-                {
-                    "ip": context.ip or "unknown",
-                    "country": deps.countries.country(context.ip) or "unknown",
-                    "device": (context.user_agent or "unknown device")[:80],
-                    "when": format_moment(now, account.locale),
-                },
-            )
         await uow.commit()
-    deps.outbox_wakeup()
-    return SignInResult(challenge=_view(deps, challenge, account, options))
+    return SignInResult(session=new_session)
 
 
 def _view(

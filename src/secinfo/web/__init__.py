@@ -38,12 +38,14 @@ def install(app: FastAPI, *, development: bool) -> None:
         authenticator_pages,
         changes_pages,
         mailbox_page,
+        passkey_pages,
         recovery_pages,
         security_pages,
     )
 
     app.include_router(account_pages.router)
     app.include_router(authenticator_pages.router)  # before /security/verify/{id}
+    app.include_router(passkey_pages.router)
     app.include_router(security_pages.router)
     app.include_router(changes_pages.router)
     app.include_router(recovery_pages.router)

@@ -159,6 +159,7 @@ async def step_up_held(request: Request, session: PageSession, form: Form) -> Re
             session=session,
             options=[item for item in items if item.can_receive_codes],
             held=[item for item in items if item.kind.holds_secret and item.can_prove],
+            passkey=any(item.kind.signs and item.can_prove for item in items),
             next=next_path,
             error=error,
             status=error_status(error),

@@ -28,6 +28,7 @@ from secinfo.domain.contacts import mask
 from secinfo.domain.dates import DEFAULT_LOCALE, format_day, format_moment
 from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
+from secinfo.domain.passkeys import authenticator_name, rp_id_problem
 from secinfo.domain.verification import Verification
 from secinfo.services import accounts, pending_changes
 from secinfo.services.accounts import NewSession
@@ -42,7 +43,8 @@ STATIC_DIR = HERE / "static"
 # Only our own files: no inline script or style, no other origin (no CDN, no font host).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+        # The one script is /static/passkeys.js (passkeys need navigator.credentials).
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -74,6 +76,7 @@ NOTICES = {
     ),
     "password_reset": "Your password is reset and every session was signed out. Sign in now.",
     "verified": "Thanks, you're verified for the next few minutes.",
+    "passkey_added": "Your passkey is added. Next time, sign in with it: no password, no code.",
 }
 
 
@@ -149,6 +152,7 @@ templates = Environment(
 )
 templates.filters["when"] = _format_time
 templates.filters["date"] = _format_date
+templates.filters["authenticator_name"] = authenticator_name
 
 
 # Paths that answer JSON (or files), never a page, also when they fail.
@@ -214,6 +218,20 @@ def csrf_token(request: Request) -> str:
         cookie = secrets.token_urlsafe(32)
         request.state.new_csrf = cookie
     return _csrf_for(request, cookie)
+
+
+async def checked_json(request: Request) -> dict[str, Any]:
+    """The posted JSON object (the passkey script's calls), once the CSRF token in its
+    ``X-CSRF-Token`` header matches this browser's cookie."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get("x-csrf-token", "")
+    if not cookie or not hmac.compare_digest(_csrf_for(request, cookie), sent):
+        raise CsrfRejected()
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    return body if isinstance(body, dict) else {}
 
 
 async def checked_form(request: Request) -> FormData:
@@ -397,6 +415,7 @@ async def render(
         rules=rules,
         locale=page_locale(request),
         now=deps.clock.now(),
+        passkeys_off=rp_id_problem(deps.config.web_domain, deps.config.public_url),
         **context,
     )
     response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)

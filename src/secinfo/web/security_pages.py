@@ -101,8 +101,13 @@ async def step_up_page(request: Request, session: PageSession) -> Response:
         session=session,
         options=[item for item in items if item.can_receive_codes],
         held=_held(items),
+        passkey=_has_passkey(items),
         next=safe_next(request.query_params.get("next")),
     )
+
+
+def _has_passkey(items: list[SecurityInfo]) -> bool:
+    return any(item.kind.signs and item.can_prove for item in items)
 
 
 def _held(items: list[SecurityInfo]) -> list[SecurityInfo]:
@@ -140,6 +145,7 @@ async def step_up_send(request: Request, session: PageSession, form: Form) -> Re
             session=session,
             options=[item for item in items if item.can_receive_codes],
             held=_held(items),
+            passkey=_has_passkey(items),
             next=next_path,
             error=error,
             status=error_status(error),
@@ -415,7 +421,7 @@ async def remove_page(request: Request, session: PageSession, item_id: str) -> R
         request,
         "confirm.html",
         session=session,
-        title=f"Remove {item.masked}?",
+        title=f"Remove {item.masked}?" if item.channel else _removal_title(item),
         text=(
             "We won't send codes or security notices to it any more. If it is your last "
             "contact that can receive codes, the removal waits "
@@ -426,6 +432,12 @@ async def remove_page(request: Request, session: PageSession, item_id: str) -> R
         danger=True,
         freezable=True,
     )
+
+
+def _removal_title(item: SecurityInfo) -> str:
+    """ "Remove the passkey “Work laptop”?": kinds without a contact go by their label."""
+    named = f" “{item.label}”" if item.label else ""
+    return f"Remove the {item.kind.noun}{named}?"
 
 
 @router.post("/info/{item_id}/remove")

@@ -15,6 +15,7 @@ from secinfo.adapters.sql.tables import (
     blocked_prefixes,
     devices,
     known_networks,
+    passkey_challenges,
     pending_changes,
     recoveries,
     sign_in_challenges,
@@ -25,6 +26,8 @@ from secinfo.domain.model import (
     ChangeKind,
     ChangeStatus,
     Device,
+    PasskeyChallenge,
+    PasskeyPurpose,
     PendingChange,
     PrefixBlock,
     Recovery,
@@ -221,6 +224,46 @@ class SqlChallenges:
             .where(sign_in_challenges.c.id == challenge.id)
             .values(values)
         )
+
+
+class SqlPasskeyChallenges:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def add(self, challenge: PasskeyChallenge) -> None:
+        values = vars(challenge).copy()
+        values["purpose"] = challenge.purpose.value
+        await self.connection.execute(passkey_challenges.insert().values(values))
+
+    async def get(self, challenge_id: str) -> PasskeyChallenge | None:
+        row = (
+            await self.connection.execute(
+                passkey_challenges.select().where(passkey_challenges.c.id == challenge_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        values = _fields(row)
+        values["purpose"] = PasskeyPurpose(values["purpose"])
+        return PasskeyChallenge(**values)
+
+    async def consume(self, challenge: PasskeyChallenge, now: datetime) -> bool:
+        """Mark it used if no one did before: a challenge is answered once."""
+        result = await self.connection.execute(
+            passkey_challenges.update()
+            .where(passkey_challenges.c.id == challenge.id, passkey_challenges.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if result.rowcount != 1:
+            return False
+        challenge.used_at = now
+        return True
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        result = await self.connection.execute(
+            passkey_challenges.delete().where(passkey_challenges.c.expires_at < cutoff)
+        )
+        return int(result.rowcount or 0)
 
 
 class SqlRecoveries:

@@ -64,6 +64,7 @@ class SqlAccounts:
             "password_reset_required": account.password_reset_required,
             "reconfirm_prompted_at": account.reconfirm_prompted_at,
             "reconfirm_skipped_until": account.reconfirm_skipped_until,
+            "passkey_user_handle": account.passkey_user_handle,
         }
 
     async def add(self, account: Account) -> None:
@@ -148,6 +149,9 @@ class SqlSecurityInfo:
             "value_key": contact_key(item.value),
             "secret": self._stored_secret(item, item.secret),
             "last_step": item.last_step,
+            "credential_id": item.credential_id,
+            "public_key": item.public_key,
+            "aaguid": item.aaguid,
         }
         await self.connection.execute(security_info.insert().values(values))
 
@@ -223,6 +227,15 @@ class SqlSecurityInfo:
                 )
                 .order_by(sa.case((security_info.c.value == value, 0), else_=1))
                 .limit(1)
+            )
+        ).first()
+        return self._load(row) if row else None
+
+    async def find_passkey(self, credential_id: str) -> SecurityInfo | None:
+        """The passkey with this credential id (base64url), whatever its state."""
+        row = (
+            await self.connection.execute(
+                security_info.select().where(security_info.c.credential_id == credential_id)
             )
         ).first()
         return self._load(row) if row else None

@@ -58,6 +58,8 @@ accounts = sa.Table(
     sa.Column("password_reset_required", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("reconfirm_prompted_at", UTCDateTime()),
     sa.Column("reconfirm_skipped_until", UTCDateTime()),
+    sa.Column("passkey_user_handle", sa.String(64)),
+    sa.Index("uq_accounts_passkey_user_handle", "passkey_user_handle", unique=True),
 )
 
 security_info = sa.Table(
@@ -80,7 +82,11 @@ security_info = sa.Table(
     sa.Column("removed_at", UTCDateTime()),
     sa.Column("secret", sa.Text()),
     sa.Column("last_step", sa.BigInteger()),
+    sa.Column("credential_id", sa.String(1400)),
+    sa.Column("public_key", sa.Text()),
+    sa.Column("aaguid", sa.String(36)),
     sa.Index("ix_security_info_account_id", "account_id"),
+    sa.Index("uq_security_info_credential_id", "credential_id", unique=True),
     sa.Index(
         "uq_security_info_sign_in_name",
         "value",
@@ -284,6 +290,20 @@ sign_in_challenges = sa.Table(
     sa.Column("device_id", ID),
     sa.Column("skippable", sa.Boolean(), nullable=False),
     sa.Column("completed_at", UTCDateTime()),
+)
+
+passkey_challenges = sa.Table(
+    "passkey_challenges",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("challenge", sa.String(64), nullable=False),
+    sa.Column("account_id", ID, _account_fk()),
+    sa.Column("flow_id", ID),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("used_at", UTCDateTime()),
+    sa.Index("ix_passkey_challenges_expires_at", "expires_at"),
 )
 
 recoveries = sa.Table(

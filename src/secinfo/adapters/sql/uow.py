@@ -13,6 +13,7 @@ from secinfo.adapters.sql.flow_repositories import (
     SqlChallenges,
     SqlDevices,
     SqlKnownNetworks,
+    SqlPasskeyChallenges,
     SqlPendingChanges,
     SqlPrefixBlocks,
     SqlRecoveries,
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
     known_networks: SqlKnownNetworks
     challenges: SqlChallenges
     recoveries: SqlRecoveries
+    passkey_challenges: SqlPasskeyChallenges
     billing: SqlBilling
     prefix_blocks: SqlPrefixBlocks
     webhooks: SqlWebhookEndpoints
@@ -68,6 +70,7 @@ class SqlUnitOfWork:
         self.known_networks = SqlKnownNetworks(connection)
         self.challenges = SqlChallenges(connection)
         self.recoveries = SqlRecoveries(connection)
+        self.passkey_challenges = SqlPasskeyChallenges(connection)
         self.billing = SqlBilling(connection)
         self.prefix_blocks = SqlPrefixBlocks(connection)
         self.webhooks = SqlWebhookEndpoints(connection, self._box)
