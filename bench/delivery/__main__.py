@@ -1,8 +1,9 @@
 """Delivery throughput: real ``secinfo worker`` processes draining a full outbox into a
-local SMTP server and a local SMS endpoint, each a separate process.
+local SMTP server, a local SMS endpoint or a local webhook receiver, each a separate process.
 
     .venv/bin/python -m bench.delivery                     # email + SMS, PostgreSQL, 2 workers
     .venv/bin/python -m bench.delivery --channel sms --workers 1 --messages 2000
+    .venv/bin/python -m bench.delivery --channel webhook   # signed webhooks to one endpoint
     .venv/bin/python -m bench.delivery --database sqlite --workers 1
 
 For each run: queue N code messages (sealed, as services do), start the workers, and time
@@ -75,7 +76,49 @@ async def admin(statement: str) -> None:
         await connection.close()
 
 
+async def queue_webhooks(database_url: str, data_dir: Path, url: str, count: int) -> None:
+    """One endpoint subscribed to everything, and N events queued for it."""
+    from secinfo.domain.webhooks import event_payload
+    from secinfo.services import webhooks
+
+    app = build(load_settings(database_url=database_url, data_dir=data_dir, secret_key=SECRET))
+    try:
+        endpoint = (await webhooks.create(app.deps, url, ["*"])).endpoint
+        now = datetime.now(UTC)
+        rows = []
+        for n in range(count):
+            body = event_payload(
+                "account:sign_in:success", now, event_id=f"evt_{n:032d}", account_id="acc_bench"
+            )
+            rows.append(
+                {
+                    **vars(
+                        OutgoingMessage(
+                            id=new_id("msg"),
+                            channel=Channel.WEBHOOK,
+                            destination=endpoint.id,
+                            template="account:sign_in:success",
+                            locale="en",
+                            subject="",
+                            body=body,
+                            created_at=now,
+                            next_attempt_at=now,
+                        )
+                    ),
+                    "channel": Channel.WEBHOOK.value,
+                    "status": "queued",
+                }
+            )
+        async with app.engine.begin() as connection:
+            await connection.execute(sa.delete(outbox))
+            await connection.execute(outbox.insert(), rows)
+    finally:
+        await app.close()
+
+
 async def queue(database_url: str, data_dir: Path, channel: Channel, count: int) -> None:
+    if channel is Channel.WEBHOOK:
+        raise ValueError("webhooks are queued by queue_webhooks")
     app = build(load_settings(database_url=database_url, data_dir=data_dir, secret_key=SECRET))
     try:
         now = datetime.now(UTC)
@@ -188,6 +231,8 @@ def run(channel: Channel, database: str, workers: int, concurrency: int, count: 
             "SECINFO_SMTP_MAX_CONNECTIONS": str(concurrency),
         }
         count_url = f"http://127.0.0.1:{port + 1}/count"
+    elif channel is Channel.WEBHOOK:
+        count_url = f"http://127.0.0.1:{port}/count"
     else:
         env |= {
             "SECINFO_SMS_PROVIDER": "twilio",
@@ -199,7 +244,11 @@ def run(channel: Channel, database: str, workers: int, concurrency: int, count: 
         count_url = f"http://127.0.0.1:{port}/count"
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        asyncio.run(queue(database_url, data_dir, channel, count))
+        if channel is Channel.WEBHOOK:
+            hook_url = f"http://127.0.0.1:{port}/hooks"
+            asyncio.run(queue_webhooks(database_url, data_dir, hook_url, count))
+        else:
+            asyncio.run(queue(database_url, data_dir, channel, count))
         began = time.monotonic()
         processes = [
             subprocess.Popen(
@@ -227,13 +276,16 @@ def run(channel: Channel, database: str, workers: int, concurrency: int, count: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--channel", choices=["email", "sms", "both"], default="both")
+    parser.add_argument("--channel", choices=["email", "sms", "webhook", "both"], default="both")
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--output", type=Path, default=ROOT / "bench/results/delivery.md")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    if args.output is None:
+        name = "webhooks.md" if args.channel == "webhook" else "delivery.md"
+        args.output = ROOT / "bench/results" / name
     channels = [Channel.EMAIL, Channel.SMS] if args.channel == "both" else [Channel(args.channel)]
     results = [
         run(channel, args.database, args.workers, args.concurrency, args.messages)

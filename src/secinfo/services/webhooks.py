@@ -136,7 +136,11 @@ async def rotate_secret(
         endpoint.rotate(secret, deps.clock.now(), overlap)
         await uow.webhooks.update(endpoint)
         await uow.commit()
-    log.info("webhook.secret_rotated", endpoint_id=endpoint_id, overlap_seconds=overlap.seconds)
+    log.info(
+        "webhook.secret_rotated",
+        endpoint_id=endpoint_id,
+        overlap_seconds=int(overlap.total_seconds()),
+    )
     return RotatedSecret(endpoint, secret)
 
 
