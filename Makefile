@@ -29,7 +29,14 @@ $(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent; \
 	else echo "make: npm not found; browser tests will say how to install axe-core"; fi
 
-test: $(VENV)/.installed-test $(AXE)
+TWILIO_NODE := tests/e2e/twilio-node/node_modules/twilio/package.json
+
+# The official Twilio Node.js SDK for the Twilio-compatible API's Node test.
+$(TWILIO_NODE): tests/e2e/twilio-node/package.json tests/e2e/twilio-node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e/twilio-node --no-audit --no-fund --silent; \
+	else echo "make: npm not found; the Twilio Node SDK test will say how to install it"; fi
+
+test: $(VENV)/.installed-test $(AXE) $(TWILIO_NODE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test

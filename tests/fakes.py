@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 
@@ -847,6 +847,14 @@ def _one_pending_change_key(change: PendingChange) -> Hashable | None:
     return change.account_id if change.status is ChangeStatus.PENDING else None
 
 
+class SqlOnlyVerifyServices:
+    """The Twilio-compatible front end's storage has no fake: its tests run on SQLite and
+    PostgreSQL through real HTTP (tests/e2e/test_twilio_*.py)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"verify_services.{name}: use the SQL unit of work")
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -896,6 +904,7 @@ class FakeUnitOfWork:
             self._table("passkey_challenges", store.passkey_challenges)
         )
         self.billing = FakeBilling(self._table("billing", store.billing))
+        self.verify_services = SqlOnlyVerifyServices()
         self.prefix_blocks = FakePrefixBlocks(
             self._table("prefix_blocks", store.prefix_blocks), store
         )
@@ -955,6 +964,9 @@ class NoLimits:
         return None
 
     async def check(self, name: str, key: str) -> None:
+        return None
+
+    async def hit_rates(self, name: str, key: str, rates: str, description: str) -> None:
         return None
 
     async def clear(self, name: str, key: str) -> None:

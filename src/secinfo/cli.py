@@ -16,6 +16,7 @@ from secinfo.cli_accounts import accounts_cli
 from secinfo.cli_common import console, settings_or_exit, with_app
 from secinfo.cli_fraud import fraud_cli
 from secinfo.cli_outbox import outbox_cli
+from secinfo.cli_twilio import twilio_cli
 from secinfo.cli_webhooks import webhooks_cli
 from secinfo.config import Settings
 from secinfo.domain.model import ApiKeyScope
@@ -28,6 +29,7 @@ cli.add_typer(outbox_cli, name="outbox")
 cli.add_typer(fraud_cli, name="fraud")
 cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(webhooks_cli, name="webhooks")
+cli.add_typer(twilio_cli, name="twilio-credentials")
 # The shared helpers, under the short names the commands here use.
 _settings = settings_or_exit
 _with_app = with_app

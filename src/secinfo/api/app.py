@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from secinfo import __version__, metrics, web
+from secinfo import __version__, metrics, twilio, web
 from secinfo.api import (
     accounts,
     admin_webhooks,
@@ -144,6 +144,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     if secinfo.settings.is_development:
         app.include_router(devmailbox.router)
     web.install(app, development=secinfo.settings.is_development)
+    twilio.install(app, secinfo)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -316,3 +316,21 @@ class PasskeySuspect(PasskeyRefused):
         "This passkey was set aside after a signature counter regression. "
         "Sign in another way, remove it and register it again."
     )
+
+
+# The two refusals below keep the native API's code (destination_not_allowed); the
+# Twilio-compatible API tells them apart by class (60605 and 60410).
+class CountryNotAllowed(DestinationNotAllowed):
+    default_message = "Codes are not sent to numbers in that country."
+
+
+class PrefixPaused(DestinationNotAllowed):
+    default_message = (
+        "Codes to this number range are paused because of unusual traffic; try again later "
+        "or use an email address."
+    )
+
+
+class ChannelNotOffered(InvalidInput):
+    code = "channel_not_offered"
+    default_message = "Codes are sent by 'sms' or 'email' only."

@@ -53,11 +53,16 @@ def number_facts(e164: str, prefix_digits: int = 4) -> NumberFacts:
     )
 
 
+def country_refused(facts: NumberFacts, policy: PumpingPolicy) -> bool:
+    """The number's country is not one SMS codes go to (the operator's country lists)."""
+    if policy.allowed_countries and facts.region not in policy.allowed_countries:
+        return True
+    return facts.region in policy.denied_countries
+
+
 def refusal(facts: NumberFacts, policy: PumpingPolicy) -> str | None:
     """Why SMS codes may not go to this number, or None."""
-    if policy.allowed_countries and facts.region not in policy.allowed_countries:
-        return f"SMS codes are not sent to numbers in {facts.region}."
-    if facts.region in policy.denied_countries:
+    if country_refused(facts, policy):
         return f"SMS codes are not sent to numbers in {facts.region}."
     if facts.number_type in REFUSED_TYPES:
         return f"SMS codes are not sent to {REFUSED_TYPES[facts.number_type]}."

@@ -146,3 +146,9 @@ class Verification:
     def cancel(self, now: datetime) -> None:
         self._require_pending(now)
         self.status = Status.CANCELED
+
+    def approve(self, now: datetime) -> None:
+        """Approved without a code: the owner proved the person some other way."""
+        self._require_pending(now)
+        self.status = Status.APPROVED
+        self.approved_at = now

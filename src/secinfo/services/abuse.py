@@ -15,10 +15,21 @@ import structlog
 
 from secinfo import metrics
 from secinfo.domain.contacts import Channel, contact_key
-from secinfo.domain.errors import DestinationNotAllowed, TooManyRequests
+from secinfo.domain.errors import (
+    CountryNotAllowed,
+    DestinationNotAllowed,
+    PrefixPaused,
+    TooManyRequests,
+)
 from secinfo.domain.limits import client_network
 from secinfo.domain.model import PrefixBlock
-from secinfo.domain.pumping import NumberFacts, looks_pumped, number_facts, refusal
+from secinfo.domain.pumping import (
+    NumberFacts,
+    country_refused,
+    looks_pumped,
+    number_facts,
+    refusal,
+)
 from secinfo.domain.verification import Verification
 from secinfo.ports import UnitOfWork
 from secinfo.services.deps import Deps
@@ -46,12 +57,11 @@ async def before_send(
     facts = number_facts(verification.destination, policy.prefix_digits)
     reason = refusal(facts, policy)
     if reason:
-        raise DestinationNotAllowed(reason + " Use an email address or another number.")
+        refused = CountryNotAllowed if country_refused(facts, policy) else DestinationNotAllowed
+        raise refused(reason + " Use an email address or another number.")
     block = await uow.prefix_blocks.active(facts.prefix, deps.clock.now())
     if block is not None:
-        raise DestinationNotAllowed(
-            "Codes to this number range are paused because of unusual traffic; try again "
-            "later or use an email address.",
+        raise PrefixPaused(
             retry_after=max(int((block.until - deps.clock.now()).total_seconds()), 1),
         )
     await limiter.hit("code.send.country", facts.region)

@@ -47,8 +47,16 @@ async def queue_message(
 
 
 async def queue_code(
-    deps: Deps, uow: UnitOfWork, verification: Verification, code: str, masked_account: str
+    deps: Deps,
+    uow: UnitOfWork,
+    verification: Verification,
+    code: str,
+    masked_account: str,
+    sender_name: str | None = None,
 ) -> None:
+    """The code message; ``sender_name`` (an integrator's service name) replaces the
+    product name the message says it comes from."""
+    naming = {"product": sender_name} if sender_name else {}
     await queue_message(
         deps,
         uow,
@@ -60,6 +68,7 @@ async def queue_code(
             "code": code,
             "account": masked_account,
             "minutes": int(deps.config.code_policy.ttl.total_seconds() // 60),
+            **naming,
         },
         verification=verification,
     )

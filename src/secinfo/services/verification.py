@@ -20,6 +20,15 @@ from secinfo.services.messages import masked_account_name, queue_code
 
 
 @dataclass(frozen=True)
+class SendOptions:
+    """What an integrator's own settings change about its codes: the length, and the
+    name the message says it comes from. None: the operator's setting."""
+
+    code_length: int | None = None
+    sender_name: str | None = None
+
+
+@dataclass(frozen=True)
 class CheckOutcome:
     verification: Verification
     valid: bool
@@ -55,7 +64,11 @@ def new_verification(
 
 
 async def send_new_code(
-    deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
+    deps: Deps,
+    uow: UnitOfWork,
+    verification: Verification,
+    masked_account: str | None = None,
+    options: SendOptions | None = None,
 ) -> None:
     """Generate a code, record the send (cool-down and send ceiling apply) and queue it.
 
@@ -63,26 +76,36 @@ async def send_new_code(
     guard; a refusal leaves nothing written (the caller's transaction is not committed).
     """
     policy = deps.config.code_policy
-    code = generate_code(policy.length, policy.alphanumeric)
+    length = options.code_length if options and options.code_length else policy.length
+    code = generate_code(length, policy.alphanumeric)
     verification.record_send(deps.codes.hash(verification.id, code), deps.clock.now(), policy)
     facts = await abuse.before_send(deps, uow, verification)
     account = masked_account or mask(verification.channel, verification.destination)
-    await queue_code(deps, uow, verification, code, account)
+    sender = options.sender_name if options else None
+    await queue_code(deps, uow, verification, code, account, sender)
     await abuse.after_send(deps, uow, verification, facts)
 
 
 async def start(
-    deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
+    deps: Deps,
+    uow: UnitOfWork,
+    verification: Verification,
+    masked_account: str | None = None,
+    options: SendOptions | None = None,
 ) -> Verification:
-    await send_new_code(deps, uow, verification, masked_account)
+    await send_new_code(deps, uow, verification, masked_account, options)
     await uow.verifications.add(verification)
     return verification
 
 
 async def resend(
-    deps: Deps, uow: UnitOfWork, verification: Verification, masked_account: str | None = None
+    deps: Deps,
+    uow: UnitOfWork,
+    verification: Verification,
+    masked_account: str | None = None,
+    options: SendOptions | None = None,
 ) -> Verification:
-    await send_new_code(deps, uow, verification, masked_account)
+    await send_new_code(deps, uow, verification, masked_account, options)
     await uow.verifications.update(verification)
     return verification
 

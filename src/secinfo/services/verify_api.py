@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from secinfo.domain.contacts import Channel, normalize_contact
 from secinfo.domain.errors import Conflict, NotFound, ResendCooldown
-from secinfo.domain.model import ApiKey, MessageStatus
+from secinfo.domain.model import MessageStatus
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
 from secinfo.services import abuse
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
-from secinfo.services.verification import CheckOutcome
+from secinfo.services.verification import CheckOutcome, SendOptions
+
+
+class Owner(Protocol):
+    """Who started a verification and alone may act on it: an API key, or a service of
+    the Twilio-compatible front end. Its id is stored with the verification."""
+
+    @property
+    def id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -23,11 +32,12 @@ class VerificationView:
 
 async def start(
     deps: Deps,
-    api_key: ApiKey,
+    api_key: Owner,
     to: str,
     channel: Channel,
     locale: str = "en",
     client_ip: str | None = None,
+    options: SendOptions | None = None,
 ) -> Verification:
     """Send a code. A second start for the same ``to`` while one is pending resends on it.
 
@@ -41,7 +51,7 @@ async def start(
     # the winner's verification, then resends on it (or answers its cooldown).
     for attempt in range(1, _START_ATTEMPTS + 1):
         try:
-            verification = await _start_once(deps, api_key, channel, destination, locale)
+            verification = await _start_once(deps, api_key, channel, destination, locale, options)
         except Conflict:
             if attempt == _START_ATTEMPTS:
                 raise
@@ -55,7 +65,12 @@ _START_ATTEMPTS = 4
 
 
 async def _start_once(
-    deps: Deps, api_key: ApiKey, channel: Channel, destination: str, locale: str
+    deps: Deps,
+    api_key: Owner,
+    channel: Channel,
+    destination: str,
+    locale: str,
+    options: SendOptions | None,
 ) -> Verification:
     now = deps.clock.now()
     async with deps.uow() as uow:
@@ -64,7 +79,7 @@ async def _start_once(
         )
         if pending is not None:
             try:
-                await codes.resend(deps, uow, pending)
+                await codes.resend(deps, uow, pending, options=options)
             except ResendCooldown as error:
                 raise ResendCooldown(
                     error.message, **error.details, verification_id=pending.id
@@ -82,19 +97,19 @@ async def _start_once(
                 api_key_id=api_key.id,
                 locale=locale,
             )
-            await codes.start(deps, uow, verification)
+            await codes.start(deps, uow, verification, options=options)
         await uow.commit()
     return verification
 
 
-async def _owned(uow: UnitOfWork, api_key: ApiKey, verification_id: str) -> Verification:
+async def _owned(uow: UnitOfWork, api_key: Owner, verification_id: str) -> Verification:
     verification = await uow.verifications.get_for_update(verification_id)
     if verification is None or verification.api_key_id != api_key.id:
         raise NotFound("No verification with that id was started with this API key.")
     return verification
 
 
-async def check(deps: Deps, api_key: ApiKey, verification_id: str, code: str) -> CheckOutcome:
+async def check(deps: Deps, api_key: Owner, verification_id: str, code: str) -> CheckOutcome:
     async with deps.uow() as uow:
         verification = await _owned(uow, api_key, verification_id)
         outcome = await codes.check(deps, uow, verification, code)
@@ -102,7 +117,7 @@ async def check(deps: Deps, api_key: ApiKey, verification_id: str, code: str) ->
     return outcome
 
 
-async def cancel(deps: Deps, api_key: ApiKey, verification_id: str) -> Verification:
+async def cancel(deps: Deps, api_key: Owner, verification_id: str) -> Verification:
     async with deps.uow() as uow:
         verification = await _owned(uow, api_key, verification_id)
         verification.cancel(deps.clock.now())
@@ -111,10 +126,36 @@ async def cancel(deps: Deps, api_key: ApiKey, verification_id: str) -> Verificat
     return verification
 
 
-async def fetch(deps: Deps, api_key: ApiKey, verification_id: str) -> VerificationView:
+async def fetch(deps: Deps, api_key: Owner, verification_id: str) -> VerificationView:
     async with deps.uow() as uow:
         verification = await uow.verifications.get(verification_id)
         if verification is None or verification.api_key_id != api_key.id:
             raise NotFound("No verification with that id was started with this API key.")
         status = await uow.outbox.latest_status_for_verification(verification.id)
     return VerificationView(verification, status)
+
+
+async def check_pending_to(deps: Deps, api_key: Owner, to: str, code: str) -> CheckOutcome:
+    """Check a code against the pending verification for ``to`` (by phone or email)."""
+    channel, destination = normalize_contact(to)
+    async with deps.uow() as uow:
+        pending = await uow.verifications.find_pending_for_api_key(
+            api_key.id, channel, destination, deps.clock.now()
+        )
+        if pending is None:
+            raise NotFound("No pending verification for that 'to' was started here.")
+        verification = await _owned(uow, api_key, pending.id)
+        outcome = await codes.check(deps, uow, verification, code)
+        await uow.commit()
+    return outcome
+
+
+async def approve(deps: Deps, api_key: Owner, verification_id: str) -> Verification:
+    """Mark a pending verification approved without a code (the integrator proved the
+    person another way)."""
+    async with deps.uow() as uow:
+        verification = await _owned(uow, api_key, verification_id)
+        verification.approve(deps.clock.now())
+        await uow.verifications.update(verification)
+        await uow.commit()
+    return verification

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError
 from secinfo.domain.model import InfoKind
+from secinfo.http import get_deps, request_context
 from secinfo.services import accounts, signin
 from secinfo.web.pages import (
     Form,

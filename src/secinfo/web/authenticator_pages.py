@@ -7,10 +7,10 @@ import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain import authenticators as totp
 from secinfo.domain.errors import DomainError, StepUpRequired
 from secinfo.domain.model import MAX_LABEL_LENGTH, Session
+from secinfo.http import get_deps, request_context
 from secinfo.services import authenticators, security_info, signin, step_up
 from secinfo.web import account_pages
 from secinfo.web.pages import (

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from ua_parser import parse as parse_user_agent
 
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, StepUpRequired
 from secinfo.domain.model import InfoKind, Session
+from secinfo.http import get_deps, request_context
 from secinfo.services import (
     account_security,
     activity,

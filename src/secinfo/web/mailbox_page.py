@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.api.dependencies import get_app
+from secinfo.http import get_app
 from secinfo.web.pages import render
 
 router = APIRouter(prefix="/dev", include_in_schema=False)

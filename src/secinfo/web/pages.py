@@ -22,7 +22,6 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from starlette.datastructures import FormData
 
-from secinfo.api.dependencies import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
 from secinfo.domain import passwords
 from secinfo.domain.contacts import mask
 from secinfo.domain.dates import DEFAULT_LOCALE, format_day, format_moment
@@ -30,6 +29,7 @@ from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
 from secinfo.domain.passkeys import authenticator_name, rp_id_problem
 from secinfo.domain.verification import Verification
+from secinfo.http import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
 from secinfo.services import accounts, pending_changes
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import ServiceConfig

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError
+from secinfo.http import get_deps, request_context
 from secinfo.services import pending_changes, recovery
 from secinfo.web.pages import (
     Form,

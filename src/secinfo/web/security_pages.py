@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, NotFound, StepUpRequired
 from secinfo.domain.model import MAX_LABEL_LENGTH, InfoKind, InfoState, SecurityInfo, Session
 from secinfo.domain.verification import Verification
+from secinfo.http import get_deps, request_context
 from secinfo.services import (
     account_security,
     accounts,

@@ -79,6 +79,7 @@ class LimitsRateLimiter:
         # one process's view, but a brute force against one name still meets a 429.
         self.fallback = fallback
         self.fallback_strategy = MovingWindowRateLimiter(ClearSafeMemoryStorage())
+        self._extra_items: dict[str, list[RateLimitItem]] = {}
 
     async def hit(self, name: str, key: str) -> None:
         """Count one call; raise TooManyRequests (naming the limit) when over it."""
@@ -88,6 +89,42 @@ class LimitsRateLimiter:
         except StorageError as error:
             if self._outage(name, error):
                 await self._hit(self.fallback_strategy, name, key)
+
+    async def hit_rates(self, name: str, key: str, rates: str, description: str) -> None:
+        """Count one call against rates the caller gives (an integrator's own buckets),
+        in the same store with the same outage rule as the sends' named limits."""
+        items = self._extra_items.get(rates)
+        if items is None:
+            items = parse_many(rates)
+            if len(self._extra_items) > 10000:  # a bound, in case of very many buckets
+                self._extra_items.clear()
+            self._extra_items[rates] = items
+        key = self._hash(key)
+        try:
+            await self._hit_items(self.strategy, name, key, items, description)
+        except StorageError as error:
+            if self._outage_of(name, Category.SEND, error):
+                await self._hit_items(self.fallback_strategy, name, key, items, description)
+
+    async def _hit_items(
+        self,
+        strategy: MovingWindowRateLimiter,
+        name: str,
+        key: str,
+        items: list[RateLimitItem],
+        description: str,
+    ) -> None:
+        for item in items:
+            if not await strategy.hit(item, name, key):
+                stats = await strategy.get_window_stats(item, name, key)
+                self._refused(name)
+                retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
+                raise TooManyRequests(
+                    f"Too many requests ({description}: {item}); "
+                    f"try again in {wait_in_words(retry_after)}.",
+                    limit=name,
+                    retry_after=retry_after,
+                )
 
     async def check(self, name: str, key: str) -> None:
         """Refuse if the limit is already exhausted, without counting a call."""
@@ -155,7 +192,9 @@ class LimitsRateLimiter:
     def _outage(self, name: str, error: Exception) -> bool:
         """The shared store is away: True to count this call in process memory instead,
         False to let it through uncounted, or raise RateLimiterUnavailable (503)."""
-        category = self.table[name].category
+        return self._outage_of(name, self.table[name].category, error)
+
+    def _outage_of(self, name: str, category: Category, error: Exception) -> bool:
         fallback = category in self.fallback
         log.warning(
             "ratelimit.store_unreachable",

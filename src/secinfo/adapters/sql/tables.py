@@ -375,3 +375,65 @@ webhook_endpoints = sa.Table(
     sa.Column("previous_secret_expires_at", UTCDateTime()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# The Twilio Verify v2-compatible front end (migration 0010). Sids are Twilio's: two
+# letters and 32 hex digits.
+SID = sa.String(34)
+
+twilio_accounts = sa.Table(
+    "twilio_accounts",
+    metadata,
+    sa.Column("sid", SID, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("last_used_at", UTCDateTime()),
+)
+
+twilio_services = sa.Table(
+    "twilio_services",
+    metadata,
+    sa.Column("sid", SID, primary_key=True),
+    sa.Column("account_sid", SID, nullable=False),
+    sa.Column("friendly_name", sa.String(64), nullable=False),
+    sa.Column("code_length", sa.Integer(), nullable=False),
+    sa.Column("lookup_enabled", sa.Boolean(), nullable=False),
+    sa.Column("psd2_enabled", sa.Boolean(), nullable=False),
+    sa.Column("skip_sms_to_landlines", sa.Boolean(), nullable=False),
+    sa.Column("dtmf_input_required", sa.Boolean(), nullable=False),
+    sa.Column("tts_name", sa.String(64)),
+    sa.Column("do_not_share_warning_enabled", sa.Boolean(), nullable=False),
+    sa.Column("custom_code_enabled", sa.Boolean(), nullable=False),
+    sa.Column("default_template_sid", SID),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_twilio_services_account", "account_sid", "created_at", "sid"),
+)
+
+twilio_rate_limits = sa.Table(
+    "twilio_rate_limits",
+    metadata,
+    sa.Column("sid", SID, primary_key=True),
+    sa.Column("service_sid", SID, nullable=False),
+    sa.Column("account_sid", SID, nullable=False),
+    sa.Column("unique_name", sa.String(100), nullable=False),
+    sa.Column("description", sa.String(255)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("service_sid", "unique_name"),
+)
+
+twilio_buckets = sa.Table(
+    "twilio_buckets",
+    metadata,
+    sa.Column("sid", SID, primary_key=True),
+    sa.Column("rate_limit_sid", SID, nullable=False),
+    sa.Column("service_sid", SID, nullable=False),
+    sa.Column("account_sid", SID, nullable=False),
+    sa.Column("max", sa.Integer(), nullable=False),
+    sa.Column("interval", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_twilio_buckets_rate_limit", "rate_limit_sid"),
+)

@@ -27,6 +27,7 @@ from secinfo.adapters.sql.repositories import (
     SqlSessions,
     SqlVerifications,
 )
+from secinfo.adapters.sql.verify_service_repository import SqlVerifyServices
 from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
 
 
@@ -47,6 +48,7 @@ class SqlUnitOfWork:
     billing: SqlBilling
     prefix_blocks: SqlPrefixBlocks
     webhooks: SqlWebhookEndpoints
+    verify_services: SqlVerifyServices
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -74,6 +76,7 @@ class SqlUnitOfWork:
         self.billing = SqlBilling(connection)
         self.prefix_blocks = SqlPrefixBlocks(connection)
         self.webhooks = SqlWebhookEndpoints(connection, self._box)
+        self.verify_services = SqlVerifyServices(connection)
         return self
 
     async def __aexit__(
