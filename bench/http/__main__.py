@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.http import report
-from bench.http.client import MailboxTail
+from bench.http.client import Connection, MailboxTail
 from bench.http.load import SCENARIOS, Target, run_cell, seed_accounts
 from bench.http.rush import rush as run_rush
 from bench.http.servers import (
@@ -141,6 +142,10 @@ async def run_app(
     mailbox = MailboxTail(database_url)
     await mailbox.start()
     target = Target(fleet.ports, api_key, mailbox, run_id=f"{app[0]}{secrets.token_hex(3)}")
+    if app != "secinfo":  # the floor has no Twilio-compatible API
+        scenarios = [s for s in scenarios if s != "twilio"]
+    elif "twilio" in scenarios:
+        await twilio_service(target, env)
     cells = []
     try:
         if not seed["accounts"] and any(s != "verify" for s in scenarios):
@@ -165,6 +170,26 @@ async def run_app(
         await mailbox.stop()
         fleet.stop()
     return cells
+
+
+async def twilio_service(target: Target, env: dict[str, str]) -> None:
+    """Credentials from the CLI and one service, for the "twilio" scenario."""
+    lines = secinfo_cli("twilio-credentials", "create", "bench", env=env).splitlines()
+    sid = next(line for line in lines if line.startswith("AC") and len(line) == 34)
+    token = lines[lines.index(sid) + 1]
+    target.twilio_basic = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    connection = Connection("127.0.0.1", target.ports[0])
+    try:
+        created = await connection.request(
+            "POST",
+            "/twilio/v2/Services",
+            form={"FriendlyName": "bench"},
+            basic=target.twilio_basic,
+        )
+    finally:
+        connection.close()
+    assert created.status == 201, created.body
+    target.twilio_service = created.json()["sid"]
 
 
 async def prepare(

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -58,13 +59,29 @@ class Connection:
         self._reader = self._writer = None
 
     async def request(
-        self, method: str, path: str, body: object = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        *,
+        form: dict[str, str] | None = None,
+        basic: str | None = None,
     ) -> Response:
-        payload = b"" if body is None else orjson.dumps(body)
+        """JSON ``body`` with a Bearer ``token``, or (the Twilio-compatible API) a
+        form-encoded ``form`` with HTTP Basic ``basic`` (already base64)."""
+        if form is not None:
+            payload = urlencode(form).encode()
+        else:
+            payload = b"" if body is None else orjson.dumps(body)
         head = [f"{method} {path} HTTP/1.1\r\n".encode(), self._host_header]
         if token:
             head.append(f"authorization: Bearer {token}\r\n".encode())
-        if body is not None:
+        if basic:
+            head.append(f"authorization: Basic {basic}\r\n".encode())
+        if form is not None:
+            head.append(b"content-type: application/x-www-form-urlencoded\r\n")
+        elif body is not None:
             head.append(b"content-type: application/json\r\n")
         head.append(f"content-length: {len(payload)}\r\n\r\n".encode())
         try:
