@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import random
 import re
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager
@@ -26,6 +27,7 @@ from secinfo.domain.codes import CodeHasher
 from secinfo.domain.contacts import Channel, contact_key
 from secinfo.domain.model import (
     Account,
+    AccountStatus,
     ActivityEvent,
     ApiKey,
     ChangeStatus,
@@ -311,8 +313,9 @@ class FakeAccounts:
 
 
 class FakeSecurityInfo:
-    def __init__(self, table: _Table[SecurityInfo]) -> None:
+    def __init__(self, table: _Table[SecurityInfo], accounts: _Table[Account]) -> None:
         self.table = table
+        self.accounts = accounts
 
     async def add(self, item: SecurityInfo) -> None:
         self.table.insert(item.id, item)
@@ -381,6 +384,13 @@ class FakeSecurityInfo:
             and item.state is not InfoState.PENDING
         ]
         return sorted(names, key=lambda item: (item.added_at, item.id))
+
+    async def sample_accounts(self, limit: int) -> list[list[SecurityInfo]]:
+        active = {
+            account.id for account in self.accounts.rows() if account.status is AccountStatus.ACTIVE
+        }
+        picked = random.sample(sorted(active), min(limit, len(active)))
+        return [await self.list_for_account(account_id) for account_id in picked]
 
 
 class FakeVerifications:
@@ -872,11 +882,15 @@ class FakeUnitOfWork:
         self._open = True
         store = self.store
         self._tables = []
-        self.accounts = FakeAccounts(
-            self._table("accounts", store.accounts, lambda account: account.passkey_user_handle)
+        accounts_table = self._table(
+            "accounts", store.accounts, lambda account: account.passkey_user_handle
         )
+        self.accounts = FakeAccounts(accounts_table)
         self.security_info = FakeSecurityInfo(
-            self._table("security_info", store.security_info, _sign_in_name_key, _credential_id_key)
+            self._table(
+                "security_info", store.security_info, _sign_in_name_key, _credential_id_key
+            ),
+            accounts_table,
         )
         self.verifications = FakeVerifications(self._table("verifications", store.verifications))
         self.sessions = FakeSessions(

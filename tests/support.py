@@ -90,8 +90,12 @@ def generous_limits() -> dict[str, str]:
     }
 
 
-def paired_gap(first: list[float], second: list[float]) -> float:
-    """The median of the differences of requests made back to back (first[i] right after
-    second[i]): a busy machine slows both of a pair alike, so its noise cancels where a
-    difference of medians over the whole run would drift with the load."""
-    return abs(statistics.median(a - b for a, b in zip(first, second, strict=True)))
+def paired_z(first: list[float], second: list[float]) -> tuple[float, float]:
+    """The z statistic of the differences of requests made back to back (first[i] next to
+    second[i]), and the mean difference: a busy machine slows both of a pair alike, so
+    its noise cancels where a comparison over the whole run would drift with the load.
+    |z| < 2: no significant gap."""
+    differences = [a - b for a, b in zip(first, second, strict=True)]
+    mean = statistics.fmean(differences)
+    spread = statistics.stdev(differences) / len(differences) ** 0.5
+    return (mean / spread if spread else 0.0), mean

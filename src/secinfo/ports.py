@@ -92,6 +92,11 @@ class SecurityInfoRepository(Protocol):
         """The passkey with this credential id, whatever its state."""
         ...
 
+    async def sample_accounts(self, limit: int) -> list[list[SecurityInfo]]:
+        """The items not yet removed of up to ``limit`` active accounts picked at random,
+        each account's oldest first (what decoys for unknown names are shaped on)."""
+        ...
+
     async def claim_step(self, item: SecurityInfo, step: int) -> bool:
         """Store ``step`` as the last accepted TOTP step (or passkey signature counter)
         only if it is later than the stored one (a conditional write: concurrent checks

@@ -137,6 +137,35 @@ async def test_the_list_holds_items_not_removed_oldest_first(uow: UnitOfWorkFact
     assert removed is not None and removed.state is InfoState.REMOVED  # get sees removed ones
 
 
+async def test_a_sample_holds_whole_active_accounts_oldest_first(
+    uow: UnitOfWorkFactory,
+) -> None:
+    await with_account(
+        uow,
+        item("inf_b", "b@example.com", added_at=NOW + timedelta(minutes=2)),
+        item("inf_a", "a@example.com", added_at=NOW + timedelta(minutes=1)),
+        item("inf_gone", "gone@example.com", state=InfoState.REMOVED, removed_at=NOW),
+    )
+    async with uow() as unit:
+        for n in range(6):
+            await unit.accounts.add(account(f"acc_more{n}"))
+            await unit.security_info.add(
+                item(f"inf_m{n}", f"m{n}@x.org", account_id=f"acc_more{n}")
+            )
+        closed = account("acc_closed")
+        closed.status = AccountStatus.DISABLED
+        await unit.accounts.add(closed)
+        await unit.security_info.add(item("inf_closed", "c@x.org", account_id="acc_closed"))
+        await unit.commit()
+    async with uow() as unit:
+        everyone = await unit.security_info.sample_accounts(100)
+        some = await unit.security_info.sample_accounts(3)
+    by_account = {items[0].account_id: [each.id for each in items] for items in everyone}
+    assert by_account.pop("acc_1") == ["inf_a", "inf_b"]
+    assert by_account == {f"acc_more{n}": [f"inf_m{n}"] for n in range(6)}
+    assert len(some) == 3 and all(len({each.account_id for each in items}) == 1 for items in some)
+
+
 async def test_a_sign_in_name_is_found_only_while_switched_on(uow: UnitOfWorkFactory) -> None:
     await with_account(uow, item("inf_a", "Ann@example.com", sign_in=True))
     async with uow() as unit:

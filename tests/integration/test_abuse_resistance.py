@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from limits import parse_many
 from secinfo.domain.limits import DEFAULT_LIMITS
 from secinfo.services import fraud
 from tests.conftest import Harness, auth, running_app
-from tests.support import REDIS_URL, generous_limits, paired_gap, unavailable
+from tests.support import REDIS_URL, generous_limits, unavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -338,23 +337,19 @@ async def test_a_six_digit_code_cannot_be_guessed_with_every_limit_in_place(
 
 
 async def test_sign_in_answers_the_same_for_existing_and_unknown_accounts(harness: Harness) -> None:
+    """The same body; the timing is compared in test_enumeration_timing."""
     await harness.sign_up("erik@example.com")
     bodies: dict[str, set[str]] = {"existing": set(), "unknown": set()}
-    timings: dict[str, list[float]] = {"existing": [], "unknown": []}
-    for n in range(200):
+    for n in range(20):
         which = "existing" if n % 2 else "unknown"
         name = "erik@example.com" if n % 2 else f"ghost{n}@example.com"
-        began = time.perf_counter()
         response = await harness.client.post(
             "/v1/sessions", json={"sign_in_name": name, "password": "not the password 1"}
         )
-        timings[which].append(time.perf_counter() - began)
         assert response.status_code == 401
         bodies[which].add(response.text)
     assert bodies["existing"] == bodies["unknown"]
     assert len(bodies["existing"]) == 1
-    gap = paired_gap(timings["existing"], timings["unknown"])
-    assert gap < 0.005, f"median paired gap {gap * 1000:.2f} ms"
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from secinfo.ports import (
     RateLimiter,
     UnitOfWorkFactory,
 )
+from secinfo.services.enumeration import EnumerationGuard
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Deps:
     countries: CountryLookup = field(default_factory=UnknownCountries)
     # Called after a commit that queued messages, to wake an in-process delivery loop.
     outbox_wakeup: Callable[[], None] = lambda: None
+    # Keeps unknown sign-in names looking like real ones (timing, decoy contacts).
+    enumeration: EnumerationGuard = field(default_factory=EnumerationGuard)
 
 
 def new_id(prefix: str) -> str:

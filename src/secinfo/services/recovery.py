@@ -1,14 +1,15 @@
 """Recovery, "forgot password": no enumeration, masked contacts, typed back in full.
 
 An unknown sign-in name gets the same answer as a real one: a recovery id and masked
-contacts (decoys derived from the name with the server secret, so asking twice shows
-the same ones). Sending to a contact needs the full contact typed back; a wrong or decoy
+contacts (decoys shaped like the real accounts' answers, chosen from the name with the
+server secret so asking twice shows the same ones; see ``services.enumeration``). Every
+mask is made from the contact's key, so how a name is typed (``ALICE@``) does not show
+whether it exists. Sending to a contact needs the full contact typed back; a wrong or decoy
 contact gets the same answer and nothing is sent.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from secinfo.ports import UnitOfWork
 from secinfo.services import abuse, activity, authenticators, passkeys
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
+from secinfo.services.enumeration import Shape, contact_shapes, decoy_masks
 from secinfo.services.messages import masked_account_name, notify_contacts
 
 
@@ -47,17 +49,11 @@ class SendAnswer:
     verification_id: str
 
 
-def _decoys(deps: Deps, channel: Channel, value: str) -> list[RecoveryContact]:
-    digest = hmac.new(deps.codes.secret_for("recovery-decoys"), value.encode(), hashlib.sha256)
-    raw = digest.digest()
-    contacts = [RecoveryContact(id=new_id("rc"), channel=channel, masked=mask(channel, value))]
-    if raw[0] % 2:
-        contacts.append(
-            RecoveryContact(
-                id=new_id("rc"), channel=Channel.SMS, masked=f"*********{raw[1] % 100:02d}"
-            )
-        )
-    return contacts
+def _decoys(channel: Channel, value: str, shape: Shape, secret: bytes) -> list[RecoveryContact]:
+    return [
+        RecoveryContact(id=new_id("rc"), channel=shown_channel, masked=masked)
+        for shown_channel, masked in decoy_masks(shape, channel, value, secret)
+    ]
 
 
 async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recovery:
@@ -66,18 +62,25 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
     if network:
         await deps.limiter.hit("recovery.ip", network)
     await deps.limiter.hit("recovery.name", contact_key(value))
+    shapes = await contact_shapes(deps)
+    secret = deps.codes.secret_for("recovery-decoys")
+    key = contact_key(value)
+    shape = shapes.choose(channel, secret, key)
     now = deps.clock.now()
     async with deps.uow() as uow:
-        # The same statements run for unknown names (against an id that never exists),
-        # so the answer's timing does not tell whether the account exists.
+        # An unknown name runs the same statements, on a real account of its decoy's
+        # shape (the rows are thrown away): the answer's timing does not tell whether
+        # the account exists.
         item = await uow.security_info.find_sign_in_name(value)
-        account = await uow.accounts.get(item.account_id if item else "acc_none")
-        items = await uow.security_info.list_for_account(account.id if account else "acc_none")
+        stand_in = shapes.example(channel, shape, secret, key) or "acc_none"
+        found = await uow.accounts.get(item.account_id if item else stand_in)
+        items = await uow.security_info.list_for_account(found.id if found else "acc_none")
+        account = found if item is not None else None
         recovery = Recovery(
             id=new_id("rcv"),
             created_at=now,
             expires_at=now + deps.config.recovery_ttl,
-            contacts=_decoys(deps, channel, value),
+            contacts=[] if account else _decoys(channel, key, shape, secret),
         )
         if account is not None:
             recovery.account_id = account.id
@@ -89,7 +92,7 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
                 RecoveryContact(
                     id=new_id("rc"),
                     channel=contact.channel,
-                    masked=contact.masked,
+                    masked=mask(contact.channel, contact_key(contact.value)),
                     item_id=contact.id,
                 )
                 for contact in items

@@ -55,6 +55,7 @@ from secinfo.services import activity, authenticators, passkeys, replace_info
 from secinfo.services import verification as codes
 from secinfo.services.accounts import NewSession, open_session
 from secinfo.services.deps import Deps, new_id
+from secinfo.services.enumeration import contact_shapes
 from secinfo.services.messages import notify_contacts
 from secinfo.services.security_info import add_pending_with_code
 
@@ -96,22 +97,24 @@ async def _check_password_in_place(
     await deps.limiter.hit(
         "sign_in.name", contact_key(value) if value else sign_in_name.strip().casefold()[:320]
     )
+    shapes = await contact_shapes(deps)
     async with deps.uow() as uow:
         # The same statements for unknown names (an id that never exists): equal timing.
         item = await uow.security_info.find_sign_in_name(value or "")
         account = await uow.accounts.get(item.account_id if item else "acc_none")
     if account is None or account.status is not AccountStatus.ACTIVE:
         await deps.passwords.burn()
+        # A real name's wrong password writes its failure record below; an unknown name
+        # writes the same record for a real account and rolls it back, so both take as
+        # long (no enumeration by timing).
+        stand_in = shapes.any_account()
+        if stand_in is not None:
+            async with deps.uow() as uow:
+                await _record_failure(deps, uow, stand_in, context)
         raise InvalidCredentials()
     if not await deps.passwords.verify(account.password_hash, password):
         async with deps.uow() as uow:
-            # Not waiting for the disk keeps a wrong password as fast to answer as an
-            # unknown name (no enumeration by timing); losing this record in a crash is
-            # harmless.
-            await uow.relax_durability()
-            await activity.record(
-                deps, uow, account.id, EventTag.SIGN_IN_FAILURE, context, outcome="wrong_password"
-            )
+            await _record_failure(deps, uow, account.id, context)
             await uow.commit()
         raise InvalidCredentials()
     if account.password_reset_required:
@@ -129,6 +132,16 @@ async def _current_hash(deps: Deps, account: Account, password: str) -> str | No
         return await deps.passwords.hash(password)
     except Overloaded:
         return None
+
+
+async def _record_failure(
+    deps: Deps, uow: UnitOfWork, account_id: str, context: RequestContext
+) -> None:
+    # Not waiting for the disk keeps the record cheap; losing it in a crash is harmless.
+    await uow.relax_durability()
+    await activity.record(
+        deps, uow, account_id, EventTag.SIGN_IN_FAILURE, context, outcome="wrong_password"
+    )
 
 
 def challenge_options(items: list[SecurityInfo]) -> list[SecurityInfo]:

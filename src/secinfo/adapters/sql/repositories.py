@@ -252,6 +252,28 @@ class SqlSecurityInfo:
         )
         return [self._load(row) for row in rows]
 
+    async def sample_accounts(self, limit: int) -> list[list[SecurityInfo]]:
+        picked = (
+            sa.select(accounts.c.id)
+            .where(accounts.c.status == AccountStatus.ACTIVE.value)
+            .order_by(sa.func.random())
+            .limit(limit)
+            .scalar_subquery()
+        )
+        rows = await self.connection.execute(
+            security_info.select()
+            .where(
+                security_info.c.account_id.in_(picked),
+                security_info.c.state != InfoState.REMOVED.value,
+            )
+            .order_by(security_info.c.account_id, security_info.c.added_at, security_info.c.id)
+        )
+        grouped: dict[str, list[SecurityInfo]] = {}
+        for row in rows:
+            item = self._load(row)
+            grouped.setdefault(item.account_id, []).append(item)
+        return list(grouped.values())
+
 
 class SqlVerifications:
     def __init__(self, connection: AsyncConnection, *, row_locks: bool) -> None:
