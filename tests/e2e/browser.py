@@ -79,14 +79,31 @@ class Server:
         }
 
 
+def wait_for_code(client: httpx.Client, to: str) -> str:
+    """The in-process delivery loop fills the mailbox within moments."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        messages = client.get("/dev/mailbox.json", params={"to": to}).json()["messages"]
+        if messages:
+            return code_in(messages[0]["body"])
+        time.sleep(0.1)
+    raise AssertionError(f"no message reached {to}")
+
+
 def start_server(
-    folder: Path, *, resend_cooldown_seconds: int = 30, host_name: str = "127.0.0.1"
+    folder: Path,
+    *,
+    resend_cooldown_seconds: int = 30,
+    host_name: str = "127.0.0.1",
+    database_url: str | None = None,
 ) -> Server:
-    """``host_name`` is the name the pages are opened by (it listens on 127.0.0.1):
-    ``localhost`` for passkeys, whose relying-party id cannot be an IP address."""
+    """``secinfo serve`` on ``database_url`` (a fresh SQLite file in ``folder`` unless
+    given), development mode, generous limits, cheap password hashing. ``host_name`` is
+    the name the pages are opened by (it listens on 127.0.0.1): ``localhost`` for
+    passkeys, whose relying-party id cannot be an IP address."""
     port = free_port()
     url = f"http://{host_name}:{port}"
-    database_url = f"sqlite:///{folder}/secinfo.db"
+    database_url = database_url or f"sqlite:///{folder}/secinfo.db"
     environment = {
         **os.environ,
         "SECINFO_DATA_DIR": str(folder),

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import code_in
+from tests.e2e.browser import wait_for_code
 
 
 def free_port() -> int:
@@ -61,17 +61,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert f"  Pages          {url}/\n" in output, output
     assert f"  Mailbox        {url}/dev/mailbox" in output, output
     assert "Context impl" not in output and "Will assume" not in output, output
-
-
-def wait_for_code(client: httpx.Client, to: str) -> str:
-    """The in-process delivery loop fills the mailbox within moments."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        messages = client.get("/dev/mailbox.json", params={"to": to}).json()["messages"]
-        if messages:
-            return code_in(messages[0]["body"])
-        time.sleep(0.1)
-    raise AssertionError(f"no message reached {to}")
 
 
 def test_health_readiness_and_openapi(server: str) -> None:

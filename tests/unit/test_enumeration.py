@@ -3,6 +3,7 @@ typed spelling of a name does not show in the masks."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from tests.fakes import FakeClock, FakeStore
 
 from secinfo.domain.contacts import Channel
+from secinfo.domain.errors import InvalidCredentials
 from secinfo.domain.model import (
     Account,
     AccountStatus,
@@ -19,9 +21,9 @@ from secinfo.domain.model import (
     RequestContext,
     SecurityInfo,
 )
-from secinfo.services import recovery
+from secinfo.services import recovery, signin
 from secinfo.services.deps import Deps, new_id
-from secinfo.services.enumeration import PUBLIC_MAIL_DOMAINS
+from secinfo.services.enumeration import PUBLIC_MAIL_DOMAINS, CommitTwin
 
 CONTEXT = RequestContext(ip="203.0.113.7")
 
@@ -161,3 +163,30 @@ async def test_the_sample_is_read_again_after_ten_minutes(
 async def test_with_no_accounts_yet_a_decoy_is_the_name_alone(deps: Deps) -> None:
     started = await recovery.start(deps, "+14155550100", CONTEXT)
     assert [(c.channel, c.masked) for c in started.contacts] == [(Channel.SMS, "*********00")]
+
+
+async def test_an_unknown_name_leaves_no_record_on_the_stand_in_account(
+    deps: Deps, store: FakeStore, clock: FakeClock
+) -> None:
+    population(store, clock)
+    recorded_before = len(store.activity)
+    for n in range(5):
+        with pytest.raises(InvalidCredentials):
+            await signin.sign_in(deps, f"ghost{n}@example.com", "a wrong password", CONTEXT)
+
+    assert len(store.activity) == recorded_before
+
+
+def test_the_commit_twin_waits_out_the_difference() -> None:
+    twin = CommitTwin()
+    began = time.perf_counter()
+    twin.pad(0.0)
+    assert time.perf_counter() - began < 0.0005, "nothing observed yet: no wait"
+
+    twin.observe(0.002)
+    began = time.perf_counter()
+    twin.pad(0.0005)
+    assert 0.0014 < time.perf_counter() - began < 0.004
+    began = time.perf_counter()
+    twin.pad(0.003)
+    assert time.perf_counter() - began < 0.0005, "already as slow as a commit"

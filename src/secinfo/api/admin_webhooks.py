@@ -19,15 +19,6 @@ from secinfo.domain.webhooks import (
 from secinfo.services import webhooks
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    error: ErrorDetail
-
-
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "No valid API key (invalid_api_key).",
@@ -36,10 +27,8 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The delivery cannot be redelivered (delivery_not_redeliverable).",
         422: "Invalid input: the error names the field and what to do.",
     }
-    return {
-        status: {"model": ErrorOut, "description": described[status]}
-        for status in (401, 403, *statuses)
-    }
+    # The body is the one error schema, added to every error status by api/openapi.py.
+    return {status: {"description": described[status]} for status in (401, 403, *statuses)}
 
 
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["admin: webhooks"], responses=_errors())

@@ -16,6 +16,7 @@ from secinfo.api import (
     admin_webhooks,
     devmailbox,
     errors,
+    openapi,
     passkeys,
     recovery,
     signin,
@@ -132,6 +133,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
         dependencies=[Depends(refuse_control_characters)],
     )
     install_api_reference(app)
+    openapi.install(app)
     app.state.secinfo = secinfo
     errors.install(app)
     app.include_router(accounts.router)

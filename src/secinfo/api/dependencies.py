@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from secinfo.domain.errors import InvalidApiKey, Unauthenticated
 from secinfo.domain.model import ApiKey, ApiKeyScope, RequestContext, Session
@@ -42,7 +43,32 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def current_session(request: Request) -> Session:
+# The schemes only describe the API (OpenAPI ``securitySchemes``); the dependencies
+# below read the header (and the pages' cookie) themselves, for their own error bodies.
+SESSION = "session"
+API_KEY = "apiKey"
+ADMIN_KEY = "adminKey"
+_session_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name=SESSION,
+    description="A session token from `POST /v1/sessions` or a confirmed sign-up.",
+)
+_admin_key_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name=ADMIN_KEY,
+    description="An operator's API key from `secinfo apikey create NAME --scope admin`.",
+)
+_api_key_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name=API_KEY,
+    description="An integrator's API key from `secinfo apikey create` (`sik_…`).",
+)
+
+
+async def current_session(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_session_scheme)] = None,
+) -> Session:
     token = bearer_token(request)
     if token is None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -51,7 +77,10 @@ async def current_session(request: Request) -> Session:
     return await accounts.authenticate(get_deps(request), token)
 
 
-async def current_api_key(request: Request) -> ApiKey:
+async def current_api_key(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_api_key_scheme)] = None,
+) -> ApiKey:
     """A verification-scoped key (the Verify API)."""
     token = bearer_token(request)
     if token is None:
@@ -59,7 +88,10 @@ async def current_api_key(request: Request) -> ApiKey:
     return await api_keys.authenticate_scope(get_deps(request), token, ApiKeyScope.VERIFICATION)
 
 
-async def current_admin_key(request: Request) -> ApiKey:
+async def current_admin_key(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_admin_key_scheme)] = None,
+) -> ApiKey:
     """An admin-scoped key: every ``/v1/admin`` endpoint depends on this (401 without a
     valid key, 403 ``forbidden_scope`` with a verification key)."""
     token = bearer_token(request)

@@ -84,7 +84,10 @@ async def confirm_replacement(
     )
 
 
-@router.get("/me/pending-change")
+@router.get(
+    "/me/pending-change",
+    responses={409: {"description": "No change is waiting (`no_pending_change`)."}},
+)
 async def current_pending_change(session: SessionDep, deps: DepsDep) -> schemas.PendingChangeOut:
     change = await pending_changes.current(deps, session.account_id)
     if change is None:

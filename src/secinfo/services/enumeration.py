@@ -10,7 +10,8 @@ plausible one by one. What a decoy cannot copy from a real account without leaki
 
 The same sample gives the real accounts an unknown name's statements run on (and
 whose rows are thrown away, or whose writes are rolled back): the work, and so the
-time, is the real name's.
+time, is the real name's. ``CommitTwin`` evens out what is left: a commit against a
+rollback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections import Counter
+import secrets
+import time
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +47,30 @@ PUBLIC_MAIL_DOMAINS = (
     "proton.me",
 )
 _LOCAL_START = "abcdefghijklmnopqrstuvwxyz"
+
+
+class CommitTwin:
+    """The last few hundred microseconds: an unknown name's failure record is rolled
+    back where a real name's is committed, and a commit costs a little more (SQLite
+    writes its log). ``observe`` records real commits; ``pad`` makes a rollback take
+    as long as one of them by waiting the difference out. The wait is short (a fraction
+    of a millisecond, at most 5 ms) and timed with the clock, not slept: a sleep's
+    wake-up is rounded to the millisecond, longer than the difference itself.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def observe(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    def pad(self, elapsed: float) -> None:
+        if not self._samples:
+            return
+        wait = min(secrets.choice(self._samples) - elapsed, 0.005)
+        until = time.perf_counter() + wait
+        while time.perf_counter() < until:
+            pass
 
 
 def shape_of(items: Sequence[SecurityInfo]) -> tuple[Channel, Shape] | None:
@@ -147,6 +174,7 @@ class EnumerationGuard:
     """The per-process state of the guards above."""
 
     shapes: ContactShapes = field(default_factory=ContactShapes)
+    commits: CommitTwin = field(default_factory=CommitTwin)
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 

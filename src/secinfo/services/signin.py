@@ -9,6 +9,8 @@ required from 7 days after the first prompt.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,13 +111,19 @@ async def _check_password_in_place(
         # long (no enumeration by timing).
         stand_in = shapes.any_account()
         if stand_in is not None:
-            async with deps.uow() as uow:
-                await _record_failure(deps, uow, stand_in, context)
+            # The stand-in may have been erased since it was sampled: then nothing to do.
+            with contextlib.suppress(Exception):
+                async with deps.uow() as uow:
+                    await _record_failure(deps, uow, stand_in, context)
+                    began = time.perf_counter()
+                deps.enumeration.commits.pad(time.perf_counter() - began)
         raise InvalidCredentials()
     if not await deps.passwords.verify(account.password_hash, password):
         async with deps.uow() as uow:
             await _record_failure(deps, uow, account.id, context)
+            began = time.perf_counter()
             await uow.commit()
+            deps.enumeration.commits.observe(time.perf_counter() - began)
         raise InvalidCredentials()
     if account.password_reset_required:
         raise PasswordResetRequired()
