@@ -6,7 +6,7 @@ operation documents, and that every body matches its documented schema (the erro
 
 A bounded run (a few examples per operation) so that it fits the test suite; the
 operations that need a session get a signed-in account's token, those that need an API
-key an integrator's key.
+key an integrator's key, the admin API an admin key.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ PASSWORD = "a long schema-fuzzing passphrase 1"
 class Served:
     server: Server
     api_key: str
+    admin_key: str
     name: str
     token: str = ""
 
@@ -59,7 +60,7 @@ class Served:
         return self.token
 
 
-def _api_key(server: Server) -> str:
+def _api_key(server: Server, *scope: str) -> str:
     environment = {
         **os.environ,
         "SECINFO_DATA_DIR": str(server.folder),
@@ -67,7 +68,7 @@ def _api_key(server: Server) -> str:
         "SECINFO_SECRET_KEY": server.settings()["secret_key"],
     }
     created = subprocess.run(
-        [sys.executable, "-m", "secinfo", "apikey", "create", "conformance"],
+        [sys.executable, "-m", "secinfo", "apikey", "create", "conformance", *scope],
         env=environment,
         capture_output=True,
         text=True,
@@ -105,7 +106,13 @@ def served(
                 },
             )
             assert confirmed.status_code == 201, confirmed.text
-        yield Served(server, _api_key(server), name, confirmed.json()["token"])
+        yield Served(
+            server,
+            _api_key(server),
+            _api_key(server, "--scope", "admin"),
+            name,
+            confirmed.json()["token"],
+        )
     finally:
         stop_server(server)
         if database is not None:
@@ -131,6 +138,8 @@ def check_operation(operation: Any, served: Served) -> None:
             headers["Authorization"] = f"Bearer {served.session_token()}"
         elif "apiKey" in schemes:
             headers["Authorization"] = f"Bearer {served.api_key}"
+        elif "adminKey" in schemes:
+            headers["Authorization"] = f"Bearer {served.admin_key}"
         response = case.call(headers=headers, timeout=30)
         case.validate_response(
             response,

@@ -23,7 +23,7 @@ async def test_the_document_has_security_schemes_and_the_real_error_body(
         for method, operation in item.items()
     }
 
-    assert set(document["components"]["securitySchemes"]) == {"session", "apiKey"}
+    assert set(document["components"]["securitySchemes"]) == {"session", "apiKey", "adminKey"}
     assert "HTTPValidationError" not in json.dumps(document)
     error = document["components"]["schemas"]["Error"]
     assert error["required"] == ["error"]
@@ -39,6 +39,7 @@ async def test_the_document_has_security_schemes_and_the_real_error_body(
     check = operations[("POST", "/v1/verifications/{verification_id}/check")]
     assert "404" in check["responses"]
     assert operations[("POST", "/v1/accounts")].get("security") is None
+    assert operations[("GET", "/v1/admin/webhooks")]["security"] == [{"adminKey": []}]
     for (method, path), operation in operations.items():
         for status, response in operation["responses"].items():
             if status[0] in "45":

@@ -181,12 +181,12 @@ def test_the_commit_twin_waits_out_the_difference() -> None:
     twin = CommitTwin()
     began = time.perf_counter()
     twin.pad(0.0)
-    assert time.perf_counter() - began < 0.0005, "nothing observed yet: no wait"
+    assert time.perf_counter() - began < 0.001, "nothing observed yet: no wait"
 
     twin.observe(0.002)
     began = time.perf_counter()
     twin.pad(0.0005)
-    assert 0.0014 < time.perf_counter() - began < 0.004
+    assert 0.0014 < time.perf_counter() - began < 0.05  # (a loaded machine may preempt it)
     began = time.perf_counter()
     twin.pad(0.003)
-    assert time.perf_counter() - began < 0.0005, "already as slow as a commit"
+    assert time.perf_counter() - began < 0.001, "already as slow as a commit"
