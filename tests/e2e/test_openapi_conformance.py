@@ -92,6 +92,7 @@ def served(
     server = start_server(
         tmp_path_factory.mktemp("conformance"),
         database_url=database.url if database else None,
+        host_name="localhost",  # passkeys on: their relying-party id cannot be an IP
     )
     try:
         name = "holder@example.com"
