@@ -258,7 +258,7 @@ def sign_in(person: Person, name: str, password: str = PASSWORD) -> None:
     person.go("/sign-in")
     page.get_by_label("Email address or phone number").fill(name)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def step_up(person: Person, to: str) -> None:

@@ -91,7 +91,7 @@ def test_other_account_in_another_tab_of_the_same_browser(browser: Any, web_serv
     tab1.get_by_role("link", name=f"Sign in to {masked(first)}").click()
     tab1.get_by_label("Email address or phone number").fill(first)
     tab1.get_by_label("Password").fill(PASSWORD)
-    tab1.get_by_role("button", name="Sign in").click()
+    tab1.get_by_role("button", name="Sign in", exact=True).click()
     tab1.get_by_role("heading", name="Security basics").wait_for()
     row = tab1.locator("ul.items li", has_text=masked(second))
     assert "Verified" in row.inner_text() and "my other account" in row.inner_text()

@@ -19,11 +19,14 @@ from tests.e2e.browser import (
     Server,
     check_page,
     new_person,
+    sign_in,
     sign_up,
     start_server,
     step_up,
     stop_server,
 )
+
+NO_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,7 @@ def test_register_sign_in_step_up_and_remove_a_passkey(
     page.get_by_role("button", name="Sign out").click()
 
     # Where the browser has no passkey autofill: the button.
-    page.add_init_script("PublicKeyCredential.isConditionalMediationAvailable = async () => false;")
+    page.add_init_script(NO_AUTOFILL)
     person.go("/sign-in")
     assert (
         page.get_by_label("Email address or phone number").get_attribute("autocomplete")
@@ -133,4 +136,46 @@ def test_without_webauthn_the_passkey_buttons_are_hidden_and_say_why(
     person.go("/sign-in")
     page.get_by_text("This browser doesn't support passkeys (WebAuthn)").wait_for()
     assert not page.get_by_role("button", name="Sign in with a passkey").is_visible()
+    person.context.close()
+
+
+def test_a_passkey_is_one_proof_at_a_forgotten_password(
+    browser: Any, passkey_server: Server
+) -> None:
+    email = "mary.winston@example.com"
+    person = new_person(browser, passkey_server)
+    page = person.page
+    sign_up(person, email)
+    with_virtual_authenticator(person)
+    page.get_by_role("button", name="Add a passkey").click()
+    step_up(person, email)
+    page.bring_to_front()
+    page.get_by_role("button", name="Add a passkey").click()
+    page.get_by_text("Your passkey is added.").wait_for()
+    # 2-step verification on (an email and a passkey are two kinds).
+    person.go("/security/two-step")
+    page.get_by_role("button", name="Turn on 2-step verification").click()
+    page.get_by_text("2-step verification is on").first.wait_for()
+    # A password sign-in asks for a code; the passkey does instead. (No passkey autofill
+    # here: the virtual authenticator would answer it before the password is typed.)
+    page.add_init_script(NO_AUTOFILL)
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(person, email)
+    page.get_by_role("heading", name="Use a passkey instead").wait_for()
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    page.get_by_role("heading", name="Security basics").wait_for()
+    page.get_by_role("button", name="Sign out").click()
+
+    # Forgot password: with 2-step on, the passkey is one of the two proofs.
+    person.go("/forgot-password")
+    page.get_by_label("Email address or phone number").fill(email)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("heading", name="Or use a passkey").wait_for()
+    check_page(page, "recovery-with-passkey")
+    page.get_by_role("button", name="Use a passkey").click()
+    page.get_by_text("That's one.").wait_for()
+    page.get_by_label("Type the whole email address or phone number").fill(email)
+    page.get_by_role("button", name="Send code").click()
+    person.type_code(email)
+    page.get_by_role("heading", name="Choose a new password").wait_for()
     person.context.close()

@@ -58,8 +58,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert output.rstrip().endswith("secinfo stopped."), output
     # The banner: aligned, one line per URL, links following the chosen port; no Alembic
     # chatter on start.
-    assert f"  Pages          {url}/\n" in output, output
-    assert f"  Mailbox        {url}/dev/mailbox" in output, output
+    # Pages are named localhost (the default web domain, so passkeys work); it listens on
+    # the loopback address.
+    pages = url.replace("127.0.0.1", "localhost")
+    assert f"  Listening on   {url}\n" in output, output
+    assert f"  Pages          {pages}/\n" in output, output
+    assert f"  Mailbox        {pages}/dev/mailbox" in output, output
     assert "Context impl" not in output and "Will assume" not in output, output
 
 

@@ -321,6 +321,7 @@ PAYLOAD_DETAILS = frozenset(
         "message_id",
         "template",
         "attempts",
+        "method",
     }
 )
 _EMAIL_LIKE = re.compile(r"[^\s@*]+@[^\s@]+\.[^\s@]+")

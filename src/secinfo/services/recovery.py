@@ -231,6 +231,12 @@ async def verify_held(
     return HeldProof(recovery, proof.new_recovery_code)
 
 
+async def view(deps: Deps, recovery_id: str) -> Recovery:
+    """An open recovery as its page shows it again (after a passkey proof)."""
+    async with deps.uow() as uow:
+        return await _open(uow, deps, recovery_id)
+
+
 async def passkey_options(deps: Deps, recovery_id: str) -> passkeys.Options:
     """A passkey counts as one proof; offered for every recovery, like held codes."""
     async with deps.uow() as uow:

@@ -67,6 +67,8 @@ class ChallengeView:
     challenge: SignInChallenge
     options: list[SecurityInfo] = field(default_factory=list)
     enforced_from: datetime | None = None
+    # The account holds a passkey: signing in with it instead needs no step at all.
+    passkey: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ async def sign_in(
         challenge = await _challenge(deps, uow, account, reason, skippable, context)
         await uow.commit()
     deps.outbox_wakeup()
-    return SignInResult(challenge=_view(deps, challenge, account, options))
+    return SignInResult(challenge=_view(deps, challenge, account, items))
 
 
 async def _challenge(
@@ -298,7 +300,7 @@ async def sign_in_with_passkey(
                 deps, uow, account, ChallengeReason.RECONFIRM, skippable, context
             )
             await uow.commit()
-            return SignInResult(challenge=_view(deps, challenge, account, challenge_options(items)))
+            return SignInResult(challenge=_view(deps, challenge, account, items))
         new_session = await open_session(deps, uow, account, context)
         await activity.record(
             deps,
@@ -315,12 +317,13 @@ async def sign_in_with_passkey(
 
 
 def _view(
-    deps: Deps, challenge: SignInChallenge, account: Account, options: list[SecurityInfo]
+    deps: Deps, challenge: SignInChallenge, account: Account, items: list[SecurityInfo]
 ) -> ChallengeView:
     enforced_from = None
     if challenge.reason is ChallengeReason.RECONFIRM and account.reconfirm_prompted_at:
         enforced_from = enforce_reconfirm_from(account.reconfirm_prompted_at, deps.config.reconfirm)
-    return ChallengeView(challenge, options, enforced_from)
+    passkey = any(item.kind.signs and item.can_prove for item in items)
+    return ChallengeView(challenge, challenge_options(items), enforced_from, passkey)
 
 
 async def _facts(
@@ -570,7 +573,7 @@ async def view_challenge(deps: Deps, challenge_id: str) -> ChallengeView:
         items = await uow.security_info.list_for_account(challenge.account_id)
     if account is None:
         raise ChallengeNotFound()
-    return _view(deps, challenge, account, challenge_options(items))
+    return _view(deps, challenge, account, items)
 
 
 async def resend_code(deps: Deps, challenge_id: str, verification_id: str) -> Verification:

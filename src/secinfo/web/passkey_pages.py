@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, InvalidInput, StepUpRequired
-from secinfo.services import passkeys, signin
+from secinfo.services import passkeys, recovery, signin
 from secinfo.web.pages import (
     PageSession,
     checked_json,
@@ -107,6 +107,32 @@ async def sign_in(request: Request) -> JSONResponse:
     response = JSONResponse({"redirect": next_path})
     set_session_cookies(request, response, result.session)
     return response
+
+
+# -- a proof at a forgotten password -------------------------------------------------------
+@router.post("/forgot-password/{recovery_id}/passkey/options")
+async def recovery_options(request: Request, recovery_id: str) -> JSONResponse:
+    await checked_json(request)
+    try:
+        return _options(await recovery.passkey_options(get_deps(request), recovery_id))
+    except DomainError as error:
+        return _error(error)
+
+
+@router.post("/forgot-password/{recovery_id}/passkey")
+async def recovery_proof(request: Request, recovery_id: str) -> JSONResponse:
+    body = await checked_json(request)
+    try:
+        await recovery.verify_passkey(
+            get_deps(request),
+            recovery_id,
+            _text(body, "id"),
+            _credential(body),
+            request_context(request),
+        )
+    except DomainError as error:
+        return _error(error)
+    return JSONResponse({"redirect": f"/forgot-password/{recovery_id}"})
 
 
 # -- step up with a passkey ----------------------------------------------------------------

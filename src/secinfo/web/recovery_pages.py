@@ -137,6 +137,20 @@ async def recovery_verify(request: Request, recovery_id: str, form: Form) -> Res
     return await render(request, "recovery_password.html", recovery_id=recovery_id)
 
 
+@router.get("/forgot-password/{recovery_id}")
+async def recovery_continue(request: Request, recovery_id: str) -> Response:
+    """Where a passkey proof goes on: another proof (2-step on), or the new password."""
+    try:
+        state = await recovery.view(get_deps(request), recovery_id)
+    except DomainError as error:
+        return await render(
+            request, "recovery_start.html", error=error, status=error_status(error), values={}
+        )
+    if state.proofs_left:
+        return await _recovery_contacts(request, state, another=True)
+    return await render(request, "recovery_password.html", recovery_id=recovery_id)
+
+
 @router.post("/forgot-password/{recovery_id}/reset")
 async def recovery_reset(request: Request, recovery_id: str, form: Form) -> Response:
     try:
