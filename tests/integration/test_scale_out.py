@@ -28,43 +28,10 @@ import pytest
 
 from tests.conftest import TEST_SECRET
 from tests.delivery_support import SmtpServer, free_port, wait_until
+from tests.processes import SecinfoProcess
 from tests.support import REDIS_URL, PostgresDatabase, code_in, generous_limits, unavailable
 
 PASSWORD = "a scaled-out passphrase 1"
-
-
-class Running:
-    """A ``secinfo`` subprocess whose output is drained by a thread."""
-
-    def __init__(self, arguments: list[str], environment: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "secinfo", *arguments],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 @dataclass
@@ -125,7 +92,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "SECINFO_WAITING_PERIOD_DAYS": str(15 / 86400),
         "SECINFO_LOG_LEVEL": "warning",
     }
-    processes: list[Running] = []
+    processes: list[SecinfoProcess] = []
     try:
         migrated = subprocess.run(
             [sys.executable, "-m", "secinfo", "migrate"],
@@ -148,11 +115,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             url = f"http://127.0.0.1:{port}"
             serve = {**environment, "SECINFO_PUBLIC_URL": url}
             processes.append(
-                Running(["serve", "--no-worker", "--no-migrate", "--port", str(port)], serve)
+                SecinfoProcess(["serve", "--no-worker", "--no-migrate", "--port", str(port)], serve)
             )
             apis.append(url)
         for _ in range(2):
-            processes.append(Running(["worker"], environment))
+            processes.append(SecinfoProcess(["worker"], environment))
         for url in apis:
             wait_until(lambda url=url: _healthy(url), 30, f"{url} to start")
         for worker in processes[2:]:
@@ -162,7 +129,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             assert "Traceback" not in running.output, running.output
     finally:
         for running in processes:
-            running.stop()
+            running.stop_quietly()
         smtp.stop()
         database.drop()
 

@@ -13,18 +13,12 @@ from secinfo.adapters.clock import SystemClock
 from secinfo.domain.model import ApiKeyScope
 from secinfo.services import api_keys, webhooks
 from tests.delivery_support import SmtpServer, delivery_app, outbox_rows, wait_until
-from tests.integration.test_worker_processes import Worker
+from tests.processes import Worker, workers
 from tests.webhook_support import WebhookReceiver, verify_all
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop_quietly()
+__all__ = ["workers"]  # the fixture
 
 
 @pytest.fixture

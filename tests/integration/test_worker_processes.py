@@ -3,11 +3,6 @@ killed mid-batch, stopped with SIGTERM, and two of them sharing 1,000 messages."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +12,6 @@ import pytest
 
 from secinfo.adapters.clock import SystemClock
 from secinfo.domain.contacts import Channel
-from tests.conftest import TEST_SECRET
 from tests.delivery_support import (
     SmtpServer,
     attempt_rows,
@@ -26,73 +20,11 @@ from tests.delivery_support import (
     queue_messages,
     wait_until,
 )
+from tests.processes import FROM_DOMAIN, Worker, workers
 
 pytestmark = pytest.mark.anyio
-FROM_DOMAIN = "secinfo.example"
 
-
-class Worker:
-    """A ``secinfo worker`` subprocess whose output is drained by a thread."""
-
-    def __init__(self, database_url: str, data_dir: Path, smtp: SmtpServer, **env: str) -> None:
-        environment = {
-            **os.environ,
-            "SECINFO_DATABASE_URL": database_url,
-            "SECINFO_DATA_DIR": str(data_dir),
-            "SECINFO_SECRET_KEY": TEST_SECRET,
-            "SECINFO_SMTP_HOST": "127.0.0.1",
-            "SECINFO_SMTP_PORT": str(smtp.port),
-            "SECINFO_SMTP_SECURITY": "none",
-            "SECINFO_SMTP_FROM_ADDRESS": f"no-reply@{FROM_DOMAIN}",
-            "SECINFO_DELIVERY_POLL_SECONDS": "0.2",
-            "SECINFO_LOG_LEVEL": "warning",
-            **env,
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "secinfo", "worker"],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self) -> None:
-        wait_until(lambda: "delivering" in self.output, 30, f"worker start: {self.output}")
-
-    def terminate(self, timeout: float = 15) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout)
-        self.reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop_quietly(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop_quietly()
+__all__ = ["workers"]  # the fixture
 
 
 @pytest.fixture
