@@ -108,6 +108,9 @@ class FakePasswords:
         self.places += 1
         return contextlib.nullcontext()
 
+    def refuse_if_busy(self) -> None:
+        pass
+
     async def burn(self) -> None:
         self.burns += 1
 

@@ -103,12 +103,15 @@ class HashPool:
     def _full(self) -> bool:
         return len(self._waiting) + self._placed >= self.workers - self._running + self.queue
 
-    @contextmanager
-    def place(self) -> Iterator[None]:
-        """Hold a place for a hash this request will ask for soon, or refuse at once."""
+    def refuse_if_busy(self) -> None:
         wait = self.predicted_wait()
         if self._full() or wait > self.max_wait:
             self._refuse(wait)
+
+    @contextmanager
+    def place(self) -> Iterator[None]:
+        """Hold a place for a hash this request will ask for soon, or refuse at once."""
+        self.refuse_if_busy()
         self._placed += 1
         held = _Place(self)
         token = _PLACE.set(held)
@@ -221,6 +224,9 @@ class Argon2Passwords:
 
     def place(self) -> AbstractContextManager[None]:
         return self.pool.place()
+
+    def refuse_if_busy(self) -> None:
+        self.pool.refuse_if_busy()
 
     async def hash(self, password: str) -> str:
         return await self.pool.run(self._hasher.hash, password)

@@ -25,6 +25,8 @@ from secinfo.api import (
 )
 from secinfo.api.clean_input import refuse_control_characters
 from secinfo.bootstrap import App
+from secinfo.domain.errors import Overloaded
+from secinfo.ports import PasswordHasher
 from secinfo.runtime import tune_garbage_collector
 from secinfo.scheduler import JobLoop
 from secinfo.services import abuse
@@ -43,6 +45,29 @@ class ClientAddress:
         if scope["type"] == "http":
             client = scope.get("client")
             abuse.CLIENT_IP.set(client[0] if client else None)
+        await self.app(scope, receive, send)
+
+
+class RefuseSignInsWhenOverloaded:
+    """``POST /v1/sessions`` answers 503 ``overloaded`` before any framework work while the
+    password pool could not start another hash in time: the same answer the sign-in
+    service gives then (its check, its error table), at a fraction of the cost, so a
+    rush's refusals cannot starve the sign-ins that were admitted, health checks and
+    verifications."""
+
+    PATHS = frozenset({"/v1/sessions"})
+
+    def __init__(self, app: ASGIApp, passwords: PasswordHasher) -> None:
+        self.app = app
+        self.passwords = passwords
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.PATHS:
+            try:
+                self.passwords.refuse_if_busy()
+            except Overloaded as error:
+                await errors.domain_error_response(error)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -170,6 +195,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
 
     app.add_middleware(BodyLimit)
     app.add_middleware(ClientAddress)
+    app.add_middleware(RefuseSignInsWhenOverloaded, passwords=secinfo.deps.passwords)
     return app
 
 

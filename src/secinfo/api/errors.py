@@ -65,14 +65,18 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def domain_error_response(error: errors.DomainError) -> JSONResponse:
+    body = error.to_dict()
+    headers = None
+    if "retry_after" in body:
+        headers = {"Retry-After": str(body["retry_after"])}
+    return JSONResponse({"error": body}, status_code=status_for(error), headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def domain_error(_: Request, error: errors.DomainError) -> JSONResponse:
-        body = error.to_dict()
-        headers = None
-        if "retry_after" in body:
-            headers = {"Retry-After": str(body["retry_after"])}
-        return JSONResponse({"error": body}, status_code=status_for(error), headers=headers)
+        return domain_error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
