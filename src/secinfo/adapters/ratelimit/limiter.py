@@ -8,6 +8,7 @@ dump names no contact.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import time
@@ -27,15 +28,50 @@ log = structlog.get_logger("secinfo.ratelimit")
 
 
 class ClearSafeMemoryStorage(MemoryStorage):
-    """``limits``' memory storage, with a ``clear`` its own expiry task survives.
+    """``limits``' memory storage, with a cheap expiry and a ``clear`` it survives.
 
-    The expiry task (``MemoryStorage.__expire_events``) walks a snapshot of the event
-    keys and reads ``self.events[key]`` after awaiting (a lock, a thread) for the keys
-    before it. ``clear`` pops the key outright, so a clear during that walk (a right
-    code clearing ``code.check.failures``) made the task die with ``KeyError:
-    'LIMITER/code.check.failures/…'``, logged as "Task exception was never retrieved".
-    Here a cleared key keeps an empty event list, which the task itself drops.
+    The library's expiry task (``MemoryStorage.__expire_events``) starts again after
+    every hit once the previous pass has ended, and each pass hands *every* key to a
+    thread (``asyncio.to_thread`` for one ``bisect``) under its lock. Keys pile up with
+    traffic (one per destination, network, name, …, kept for the longest window), so
+    under load the passes never stop and a thread hop per key competes with the
+    requests for the event loop and the GIL: at 30 verifications a second it cost most
+    of the in-process throughput (bench/RESULTS.md, 2026-12-03). Expiry only frees
+    memory (every count compares times itself), so here a pass runs at most once per
+    ``EXPIRY_INTERVAL_SECONDS``, on the event loop without awaiting (nothing can
+    interleave, so no locks are needed), and drops emptied keys.
+
+    The library's ``clear`` popped a key the old task might read next (``KeyError``,
+    logged as "Task exception was never retrieved"); a pass without awaits cannot be
+    interrupted by one, and a cleared key keeps an empty list, dropped by the next pass.
     """
+
+    EXPIRY_INTERVAL_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_expiry = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.time()
+        if now >= self._next_expiry:
+            self._next_expiry = now + self.EXPIRY_INTERVAL_SECONDS
+            self.expire(now)
+
+    def expire(self, now: float) -> None:
+        """Drop events and counters past their expiry (newest events come first)."""
+        for key, events in list(self.events.items()):
+            kept = bisect.bisect_left(events, -now, key=lambda event: -event.expiry)
+            if kept:
+                del events[kept:]
+            else:
+                del self.events[key]
+                self.locks.pop(key, None)
+        for key, expires_at in list(self.expirations.items()):
+            if expires_at <= now:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
 
     async def clear(self, key: str) -> None:
         self.storage.pop(key, None)

@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from secinfo.adapters.sql.sqlite_driver import OneHopDbapi
+
 
 def async_url(url: str) -> str:
     """Accept plain ``sqlite:///`` and ``postgresql://`` URLs and pick the async driver."""
@@ -35,8 +37,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One connection: SQLite has one writer; queueing in the pool avoids lock errors.
+        # aiosqlite with one thread hop per statement (sqlite_driver explains why).
         engine = create_async_engine(
-            url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+            url,
+            module=OneHopDbapi(),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
