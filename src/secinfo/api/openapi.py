@@ -63,7 +63,8 @@ WHY: dict[int, str] = {
     413: "The body is larger than the service accepts (`body_too_large`).",
     422: "A field or parameter is wrong: `invalid_input`, with `fields`.",
     429: "A limit was reached: wait `retry_after` seconds (`rate_limited`, …).",
-    503: "A part the service needs is unavailable; try again later.",
+    503: "A part the service needs is unavailable, or too many passwords are being checked "
+    "(`overloaded`); try again after `Retry-After`.",
 }
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -119,8 +120,9 @@ def build_schema(app: FastAPI) -> dict[str, Any]:
                     responses[str(status)] = _error_response(status)
             for status, declared in responses.items():
                 # An error a route declares itself (``responses=``) has the error body.
-                if status[0] in "45" and "content" not in declared:
-                    declared["content"] = _error_response(int(status))["content"]
+                if status[0] in "45":
+                    for part, value in _error_response(int(status)).items():
+                        declared.setdefault(part, value)
     return schema
 
 
