@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.domain.errors import DomainError
+from secinfo.domain.errors import DomainError, InvalidInput
+from secinfo.domain.model import InfoKind
 from secinfo.http import get_deps, request_context
 from secinfo.services import pending_changes, recovery
 from secinfo.web.pages import (
@@ -25,6 +26,8 @@ from secinfo.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
+
+HELD_FORM_KINDS = {"authenticator": InfoKind.AUTHENTICATOR, "recovery_code": InfoKind.RECOVERY_CODE}
 
 
 # -- forgot password (recovery) ------------------------------------------------------------
@@ -134,6 +137,39 @@ async def recovery_verify(request: Request, recovery_id: str, form: Form) -> Res
         )
     if state.proofs_left:
         return await _recovery_contacts(request, state, another=True)
+    return await render(request, "recovery_password.html", recovery_id=recovery_id)
+
+
+@router.post("/forgot-password/{recovery_id}/held")
+async def recovery_held(request: Request, recovery_id: str, form: Form) -> Response:
+    """A code from the authenticator app, or the recovery code, as one proof. Offered on
+    every recovery page (unknown names too), like the API's ``{kind, code}``."""
+    deps = get_deps(request)
+    try:
+        kind = HELD_FORM_KINDS.get(field(form, "kind"))
+        if kind is None:
+            raise InvalidInput("Choose a code from your authenticator app or your recovery code.")
+        held = await recovery.verify_held(
+            deps, recovery_id, kind, field(form, "code"), request_context(request)
+        )
+    except DomainError as error:
+        try:
+            state = await recovery.view(deps, recovery_id)
+        except DomainError as ended:
+            return await render(
+                request, "recovery_start.html", error=ended, status=error_status(ended), values={}
+            )
+        return await _recovery_contacts(request, state, status=error_status(error), error=error)
+    if held.new_recovery_code:
+        return await render(
+            request,
+            "recovery_code.html",
+            replaced=True,
+            code=held.new_recovery_code,
+            next=f"/forgot-password/{recovery_id}",
+        )
+    if held.recovery.proofs_left:
+        return await _recovery_contacts(request, held.recovery, another=True)
     return await render(request, "recovery_password.html", recovery_id=recovery_id)
 
 
