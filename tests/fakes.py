@@ -45,7 +45,7 @@ from secinfo.domain.model import (
 )
 from secinfo.domain.verification import Status, Verification
 from secinfo.domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from secinfo.ports import RateLimiter
+from secinfo.ports import ErasurePlan, HeldData, MessageRecord, RateLimiter
 from secinfo.services import accounts
 from secinfo.services import signin as signin
 from secinfo.services import step_up as step_up_service
@@ -868,6 +868,124 @@ class SqlOnlyVerifyServices:
         raise NotImplementedError(f"verify_services.{name}: use the SQL unit of work")
 
 
+class FakePersonalData:
+    """The personal-data store over the other fake tables: enough for the services'
+    rules (closing, reopening, claiming an erasure); the SQL one is tested for what an
+    erasure leaves behind."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    async def held(self, account_id: str) -> HeldData | None:
+        uow = self.uow
+        account = await uow.accounts.get(account_id)
+        if account is None:
+            return None
+        items = [i for i in uow.security_info.table.rows() if i.account_id == account_id]
+        keys = {contact_key(item.value) for item in items if item.channel is not None}
+        found = [
+            v
+            for v in uow.verifications.table.rows()
+            if v.account_id == account_id
+            or (v.account_id is None and contact_key(v.destination) in keys)
+        ]
+        ids = {v.id for v in found}
+        messages = [
+            MessageRecord(
+                m.id,
+                m.channel.value,
+                m.template,
+                m.status.value,
+                m.destination,
+                m.created_at,
+                m.sent_at,
+                m.attempts,
+            )
+            for m in uow.outbox.table.rows()
+            if m.verification_id in ids
+            or (m.verification_id is None and contact_key(m.destination) in keys)
+        ]
+        return HeldData(
+            account=replace(account, password_hash=""),
+            items=[replace(item, secret=None) for item in items],
+            sessions=[s for s in uow.sessions.table.rows() if s.account_id == account_id],
+            devices=[d for d in uow.devices.table.rows() if d.account_id == account_id],
+            networks=[],
+            challenges=[c for c in uow.challenges.table.rows() if c.account_id == account_id],
+            verifications=found,
+            pending_changes=[
+                c for c in uow.pending_changes.table.rows() if c.account_id == account_id
+            ],
+            activity=[e for e in uow.activity.table.rows() if e.account_id == account_id],
+            messages=messages,
+            billing=None,
+            recoveries=[r for r in uow.recoveries.table.rows() if r.account_id == account_id],
+        )
+
+    async def held_by_others(self, account_id: str, values: set[str]) -> set[str]:
+        others = {
+            contact_key(item.value)
+            for item in self.uow.security_info.table.rows()
+            if item.account_id != account_id
+        }
+        return {value for value in values if contact_key(value) in others}
+
+    async def closed_due(self, now: datetime, limit: int) -> list[str]:
+        due = [
+            a
+            for a in self.uow.accounts.table.rows()
+            if a.status is AccountStatus.CLOSED and a.erase_at is not None and a.erase_at <= now
+        ]
+        return [a.id for a in sorted(due, key=lambda a: a.erase_at or now)][:limit]
+
+    async def claim_erasure(self, account_id: str, now: datetime, *, due_only: bool) -> bool:
+        account = await self.uow.accounts.get(account_id)
+        if account is None or account.status is AccountStatus.ERASED:
+            return False
+        if due_only and not (
+            account.status is AccountStatus.CLOSED
+            and account.erase_at is not None
+            and account.erase_at <= now
+        ):
+            return False
+        account.status, account.erased_at, account.erase_at = AccountStatus.ERASED, now, None
+        await self.uow.accounts.update(account)
+        return True
+
+    async def reopen(self, account_id: str) -> bool:
+        account = await self.uow.accounts.get(account_id)
+        if account is None or account.status is not AccountStatus.CLOSED:
+            return False
+        account.status, account.closed_at, account.erase_at = AccountStatus.ACTIVE, None, None
+        await self.uow.accounts.update(account)
+        return True
+
+    async def erase(self, plan: ErasurePlan) -> dict[str, int]:
+        uow = self.uow
+        replacements = {contact_key(k): v for k, v in plan.replacements.items()}
+        count = 0
+        for item in list(uow.security_info.table.rows()):
+            if item.account_id == plan.account_id:
+                erased = replacements.get(contact_key(item.value), item.value)
+                uow.security_info.table.put(
+                    item.id,
+                    replace(
+                        item,
+                        value=erased,
+                        label=None,
+                        secret=None,
+                        sign_in=False,
+                        state=InfoState.REMOVED,
+                        removed_at=item.removed_at or plan.now,
+                    ),
+                )
+                count += 1
+        for session in list(uow.sessions.table.rows()):
+            if session.account_id == plan.account_id:
+                uow.sessions.table.delete(session.id)
+        return {"security_info": count}
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -926,6 +1044,7 @@ class FakeUnitOfWork:
             self._table("prefix_blocks", store.prefix_blocks), store
         )
         self.webhooks = FakeWebhooks(self._table("webhooks", store.webhooks), self.outbox.table)
+        self.personal_data = FakePersonalData(self)
         return self
 
     async def __aexit__(

@@ -25,6 +25,7 @@ from secinfo.adapters.sql.uow import SqlUnitOfWorkFactory
 from secinfo.config import ConfigError, Settings
 from secinfo.domain.codes import CodeHasher
 from secinfo.domain.contacts import Channel
+from secinfo.domain.data_rights import ErasurePolicy
 from secinfo.domain.limits import Category, with_overrides
 from secinfo.domain.passkeys import PasskeyPolicy
 from secinfo.domain.pumping import PumpingPolicy
@@ -84,6 +85,7 @@ def service_config(settings: Settings) -> ServiceConfig:
         ),
         activity_retention=timedelta(days=settings.activity_retention_days),
         passkeys=PasskeyPolicy(options_ttl=timedelta(seconds=settings.passkey_options_seconds)),
+        erasure=ErasurePolicy(grace=timedelta(days=settings.erasure_grace_days)),
         pumping=PumpingPolicy(
             allowed_countries=settings.country_set(settings.sms_allowed_countries),
             denied_countries=settings.country_set(settings.sms_denied_countries),

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from secinfo.domain.data_rights import ErasurePolicy
 from secinfo.domain.passkeys import PasskeyPolicy, rp_id_problem
 from secinfo.domain.passwords import PasswordHashPolicy
 from secinfo.domain.pumping import PumpingPolicy
@@ -34,6 +35,7 @@ _RECONFIRM = ReconfirmPolicy()
 _PUMPING = PumpingPolicy()
 _HASHING = PasswordHashPolicy()
 _PASSKEYS = PasskeyPolicy()
+_ERASURE = ErasurePolicy()
 
 
 def _seconds(value: timedelta) -> int:
@@ -107,6 +109,12 @@ class Settings(BaseSettings):
     reconfirm_skip_hours: int = Field(_seconds(_RECONFIRM.skip_for) // 3600, ge=1, le=720)
     reconfirm_grace_days: int = Field(_RECONFIRM.grace.days, ge=0, le=365)
     activity_retention_days: int = Field(_SERVICE.activity_retention.days, ge=1, le=3650)
+    erasure_grace_days: float = Field(
+        _ERASURE.grace.days,
+        gt=0,
+        le=365,
+        description="How long a closed account waits (sign-in cancels) before its data is erased.",
+    )
     geoip_csv: Path | None = Field(None, description="CSV of network,country for IP → country.")
     jobs_interval_seconds: float = Field(30, gt=0, le=3600)
 

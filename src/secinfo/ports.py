@@ -329,6 +329,87 @@ class WebhookEndpointRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MessageRecord:
+    """A message sent (or queued) to the person, as an export shows it: never its body."""
+
+    id: str
+    channel: str
+    template: str
+    status: str
+    destination: str
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    network: str
+    country: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass
+class HeldData:
+    """Every record held about one account (secrets are left out by the store)."""
+
+    account: Account
+    items: list[SecurityInfo]  # removed ones too
+    sessions: list[Session]
+    devices: list[Device]
+    networks: list[NetworkRecord]
+    challenges: list[SignInChallenge]
+    verifications: list[Verification]
+    pending_changes: list[PendingChange]
+    activity: list[ActivityEvent]  # oldest first
+    messages: list[MessageRecord]  # oldest first
+    billing: dict[str, object] | None
+    recoveries: list[Recovery]
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """What erasing one account writes: each contact spelling and its keyed hash, and
+    which of them no other account holds (messages and verifications to those go)."""
+
+    account_id: str
+    replacements: dict[str, str]
+    unshared: frozenset[str]
+    now: datetime
+
+
+class PersonalDataStore(Protocol):
+    async def held(self, account_id: str) -> HeldData | None:
+        """Everything about the account; messages and verifications matched by account
+        and by every spelling of its contact values."""
+        ...
+
+    async def held_by_others(self, account_id: str, values: set[str]) -> set[str]:
+        """Which of ``values`` (any spelling) another, not erased, account holds."""
+        ...
+
+    async def claim_erasure(self, account_id: str, now: datetime, *, due_only: bool) -> bool:
+        """Mark the account erased if it is not yet (``due_only``: only a closed account
+        whose grace period has ended). A conditional write: of two erasures, or an
+        erasure and a sign-in that cancels the closure, one wins."""
+        ...
+
+    async def reopen(self, account_id: str) -> bool:
+        """Cancel a closure: only if the account is still closed (not being erased)."""
+        ...
+
+    async def erase(self, plan: ErasurePlan) -> dict[str, int]:
+        """Erase the claimed account's personal data; rows touched per table. Running it
+        again changes nothing more."""
+        ...
+
+    async def closed_due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of closed accounts whose grace period has ended."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -366,6 +447,8 @@ class UnitOfWork(Protocol):
     def webhooks(self) -> WebhookEndpointRepository: ...
     @property
     def verify_services(self) -> VerifyServiceRepository: ...
+    @property
+    def personal_data(self) -> PersonalDataStore: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

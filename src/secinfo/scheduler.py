@@ -1,4 +1,5 @@
-"""Scheduled jobs: complete due waiting periods, send reminders, purge old activity.
+"""Scheduled jobs: complete due waiting periods, send reminders, purge old activity,
+erase closed accounts whose grace period has ended.
 
 Every job is safe to run in many processes at once: each change completes exactly once
 (see ``services.pending_changes``), and a purge is idempotent.
@@ -11,7 +12,7 @@ import contextlib
 
 import structlog
 
-from secinfo.services import activity, passkeys, pending_changes
+from secinfo.services import activity, data_rights, passkeys, pending_changes
 from secinfo.services.deps import Deps
 
 log = structlog.get_logger("secinfo.jobs")
@@ -23,6 +24,7 @@ async def run_jobs_once(deps: Deps) -> dict[str, int]:
         "reminders_sent": await pending_changes.send_due_reminders(deps),
         "activity_purged": await activity.purge_old(deps),
         "passkey_options_purged": await passkeys.purge_expired_options(deps),
+        "accounts_erased": await data_rights.erase_due(deps),
     }
     if any(results.values()):
         log.info("jobs.ran", **results)

@@ -11,7 +11,7 @@ from tests.conftest import TEST_SECRET
 
 
 def run_cli(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
@@ -25,6 +25,7 @@ def run_cli(
         [sys.executable, "-m", "secinfo", *args],
         capture_output=True,
         text=True,
+        input=stdin,
         env=environment,
         timeout=60,
         check=False,

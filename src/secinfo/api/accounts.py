@@ -29,6 +29,7 @@ def session_out(new_session: NewSession) -> schemas.SessionOut:
         account_id=new_session.session.account_id,
         expires_at=new_session.session.expires_at,
         device_token=new_session.device_token,
+        closure_canceled=new_session.closure_canceled,
     )
 
 

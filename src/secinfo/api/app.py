@@ -14,6 +14,7 @@ from secinfo import __version__, metrics, twilio, web
 from secinfo.api import (
     accounts,
     admin_webhooks,
+    data_rights,
     devmailbox,
     errors,
     openapi,
@@ -163,6 +164,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     errors.install(app)
     app.include_router(accounts.router)
     app.include_router(passkeys.router)
+    app.include_router(data_rights.router)
     app.include_router(signin.router)
     app.include_router(waiting.router)
     app.include_router(recovery.router)

@@ -112,6 +112,11 @@ class SessionOut(BaseModel):
         description="Set when this device is new: send it back as 'X-Device-Token' on later "
         "sign-ins so they are not treated as unusual.",
     )
+    closure_canceled: bool = Field(
+        False,
+        description="True when the account was closed and waiting for erasure: this "
+        "sign-in canceled the closure, nothing will be erased.",
+    )
 
 
 class ContactOption(BaseModel):

@@ -100,6 +100,13 @@ class Conflict(DomainError):
     default_message = "The request conflicts with the current state."
 
 
+class AccountClosed(Conflict):
+    code = "account_closed"
+    default_message = (
+        "This account is already closed: sign in again to keep it, or wait for its erasure."
+    )
+
+
 class SignInNameTaken(Conflict):
     code = "sign_in_name_taken"
     default_message = "That email or phone is already a sign-in name of another account."

@@ -36,3 +36,7 @@ class EventTag(StrEnum):
     ACCOUNT_SECURED = "account:secured"
     PASSKEY_SUSPECT = "account:passkey:suspect"
     BILLING_UPDATED = "account:billing:updated"
+    DATA_EXPORTED = "account:data:exported"
+    ACCOUNT_CLOSED = "account:closed"
+    ACCOUNT_CLOSURE_CANCELED = "account:closure:canceled"
+    ACCOUNT_ERASED = "account:erased"

@@ -15,6 +15,8 @@ class AccountStatus(StrEnum):
     PENDING = "pending"  # sign-in name not verified yet
     ACTIVE = "active"
     DISABLED = "disabled"
+    CLOSED = "closed"  # the holder closed it: erased after the grace period
+    ERASED = "erased"  # personal data erased; kept only as an anonymous record
 
 
 class InfoKind(StrEnum):
@@ -94,6 +96,9 @@ class Account:
     # The WebAuthn user handle (base64url of 32 random bytes), given at the first passkey:
     # random per account, never its id or a sign-in name.
     passkey_user_handle: str | None = None
+    closed_at: datetime | None = None
+    erase_at: datetime | None = None  # when a closed account's personal data goes
+    erased_at: datetime | None = None
 
 
 MAX_LABEL_LENGTH = 64

@@ -29,7 +29,7 @@ from secinfo.domain.passwords import check_password_strength
 from secinfo.domain.rules import network_of
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
-from secinfo.services import activity
+from secinfo.services import activity, data_rights
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps, new_id
 from secinfo.services.guards import ensure_unfrozen, require_privileged
@@ -53,6 +53,8 @@ class NewSession:
     session: Session
     # Set when this device was not known yet: the client keeps it for later sign-ins.
     device_token: str | None = None
+    # The account was closed (waiting for erasure): this sign-in kept it open.
+    closure_canceled: bool = False
 
 
 async def sign_up(
@@ -183,6 +185,7 @@ async def open_session(
     deps: Deps, uow: UnitOfWork, account: Account, context: RequestContext
 ) -> NewSession:
     now = deps.clock.now()
+    closure_canceled = await data_rights.cancel_closure(deps, uow, account, context)
     token = new_token("sis")
     session = Session(
         id=new_id("ses"),
@@ -203,7 +206,7 @@ async def open_session(
             account.id, network, deps.countries.country(context.ip), now
         )
     device_token = await _remember_device(deps, uow, account, context)
-    return NewSession(token, session, device_token)
+    return NewSession(token, session, device_token, closure_canceled)
 
 
 async def _remember_device(

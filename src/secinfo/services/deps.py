@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from secinfo.domain.codes import CodeHasher
+from secinfo.domain.data_rights import ErasurePolicy
 from secinfo.domain.passkeys import PasskeyPolicy
 from secinfo.domain.pumping import PumpingPolicy
 from secinfo.domain.rules import ReconfirmPolicy, SignInPolicy, WaitingPeriodPolicy
@@ -43,6 +44,7 @@ class ServiceConfig:
     webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
     # The relying-party id is ``web_domain``; the origin is ``public_url``'s.
     passkeys: PasskeyPolicy = field(default_factory=PasskeyPolicy)
+    erasure: ErasurePolicy = field(default_factory=ErasurePolicy)
 
 
 class UnknownCountries:

@@ -106,7 +106,8 @@ async def _check_password_in_place(
         # The same statements for unknown names (an id that never exists): equal timing.
         item = await uow.security_info.find_sign_in_name(value or "")
         account = await uow.accounts.get(item.account_id if item else "acc_none")
-    if account is None or account.status is not AccountStatus.ACTIVE:
+    # A closed account may sign in: that cancels its closure (``open_session``).
+    if account is None or account.status not in (AccountStatus.ACTIVE, AccountStatus.CLOSED):
         await deps.passwords.burn()
         # A real name's wrong password writes its failure record below; an unknown name
         # writes the same record for a real account and rolls it back, so both take as

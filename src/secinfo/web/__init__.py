@@ -37,6 +37,7 @@ def install(app: FastAPI, *, development: bool) -> None:
         account_pages,
         authenticator_pages,
         changes_pages,
+        data_pages,
         mailbox_page,
         passkey_pages,
         recovery_pages,
@@ -46,6 +47,7 @@ def install(app: FastAPI, *, development: bool) -> None:
     app.include_router(account_pages.router)
     app.include_router(authenticator_pages.router)  # before /security/verify/{id}
     app.include_router(passkey_pages.router)
+    app.include_router(data_pages.router)  # before /security/{…}
     app.include_router(security_pages.router)
     app.include_router(changes_pages.router)
     app.include_router(recovery_pages.router)

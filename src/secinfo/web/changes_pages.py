@@ -71,6 +71,10 @@ EVENT_TEXT = {
     "account:recovery_code:replaced": "New recovery code created",
     "account:secured": "Account secured",
     "account:billing:updated": "Billing info updated",
+    "account:data:exported": "Copy of your data downloaded",
+    "account:closed": "Account closed",
+    "account:closure:canceled": "Account closure canceled",
+    "account:erased": "Account erased",
 }
 
 

@@ -77,6 +77,13 @@ NOTICES = {
     "password_reset": "Your password is reset and every session was signed out. Sign in now.",
     "verified": "Thanks, you're verified for the next few minutes.",
     "passkey_added": "Your passkey is added. Next time, sign in with it: no password, no code.",
+    "account_closed": (
+        "Your account is closed and you're signed out. Its data is erased after {grace}; "
+        "sign in before then to keep it."
+    ),
+    "closure_canceled": (
+        "Welcome back: you signed in, so your account stays open and nothing will be erased."
+    ),
 }
 
 
@@ -105,6 +112,7 @@ class PageRules:
     step_up: str
     code_ttl: str
     password_min_length: int
+    erasure_grace: str
 
     @classmethod
     def of(cls, config: ServiceConfig) -> PageRules:
@@ -116,6 +124,7 @@ class PageRules:
             step_up=duration(config.step_up_window),
             code_ttl=duration(config.code_policy.ttl),
             password_min_length=passwords.MIN_LENGTH,
+            erasure_grace=duration(config.erasure.grace),
         )
 
     @property
@@ -292,7 +301,10 @@ def _cookie_options(request: Request) -> dict[str, Any]:
 
 
 def signed_in(request: Request, new_session: NewSession, next_path: str) -> RedirectResponse:
-    """Set the session cookie (and the device cookie for a new browser) and go on."""
+    """Set the session cookie (and the device cookie for a new browser) and go on; a
+    sign-in that canceled a closure says so first."""
+    if new_session.closure_canceled:
+        next_path = "/security?notice=closure_canceled"
     response = redirect(next_path)
     set_session_cookies(request, response, new_session)
     return response
@@ -397,7 +409,9 @@ async def render(
         change = await pending_changes.current(deps, session.account_id)
     message = error.message if isinstance(error, DomainError) else error
     rules = PageRules.of(deps.config)
-    notice = NOTICES.get(request.query_params.get("notice", ""), "").format(waiting=rules.waiting)
+    notice = NOTICES.get(request.query_params.get("notice", ""), "").format(
+        waiting=rules.waiting, grace=rules.erasure_grace
+    )
     policy = deps.config.code_policy
     context = {"code_length": policy.length, "code_numeric": not policy.alphanumeric} | context
     body = templates.get_template(template).render(

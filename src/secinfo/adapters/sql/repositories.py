@@ -65,6 +65,9 @@ class SqlAccounts:
             "reconfirm_prompted_at": account.reconfirm_prompted_at,
             "reconfirm_skipped_until": account.reconfirm_skipped_until,
             "passkey_user_handle": account.passkey_user_handle,
+            "closed_at": account.closed_at,
+            "erase_at": account.erase_at,
+            "erased_at": account.erased_at,
         }
 
     async def add(self, account: Account) -> None:

@@ -60,6 +60,10 @@ accounts = sa.Table(
     sa.Column("reconfirm_skipped_until", UTCDateTime()),
     sa.Column("passkey_user_handle", sa.String(64)),
     sa.Index("uq_accounts_passkey_user_handle", "passkey_user_handle", unique=True),
+    sa.Column("closed_at", UTCDateTime()),
+    sa.Column("erase_at", UTCDateTime()),
+    sa.Column("erased_at", UTCDateTime()),
+    sa.Index("ix_accounts_erase_due", "status", "erase_at"),
 )
 
 security_info = sa.Table(

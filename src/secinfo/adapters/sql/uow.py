@@ -18,6 +18,7 @@ from secinfo.adapters.sql.flow_repositories import (
     SqlPrefixBlocks,
     SqlRecoveries,
 )
+from secinfo.adapters.sql.personal_data import SqlPersonalData
 from secinfo.adapters.sql.repositories import (
     SqlAccounts,
     SqlActivity,
@@ -49,6 +50,7 @@ class SqlUnitOfWork:
     prefix_blocks: SqlPrefixBlocks
     webhooks: SqlWebhookEndpoints
     verify_services: SqlVerifyServices
+    personal_data: SqlPersonalData
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -77,6 +79,7 @@ class SqlUnitOfWork:
         self.prefix_blocks = SqlPrefixBlocks(connection)
         self.webhooks = SqlWebhookEndpoints(connection, self._box)
         self.verify_services = SqlVerifyServices(connection)
+        self.personal_data = SqlPersonalData(connection)
         return self
 
     async def __aexit__(
