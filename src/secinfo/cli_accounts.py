@@ -58,7 +58,7 @@ def export(
     """Everything held about one account, as the JSON document the holder downloads
     (contact values in full, never a secret): for a data-protection request."""
     document = with_app(
-        settings_or_exit(), lambda app: data_rights.export_account(app.deps, account_id, "cli")
+        settings_or_exit(), lambda app: data_rights.export_account(app.deps, account_id, by="cli")
     )
     text = json.dumps(document, indent=2, ensure_ascii=False)
     if output is None:
@@ -82,7 +82,7 @@ def erase(
             abort=True,
         )
     result = with_app(
-        settings_or_exit(), lambda app: data_rights.erase_account(app.deps, account_id, "cli")
+        settings_or_exit(), lambda app: data_rights.erase_account(app.deps, account_id, by="cli")
     )
     if not result.erased:
         console.print(f"{account_id} was already erased; nothing changed.")

@@ -14,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from secinfo.domain.contacts import contact_key
+from secinfo.domain.data_rights import ANONYMOUS_DETAIL_KEYS, WEBHOOK_DATA_KEYS
+from secinfo.domain.model import ApiKeyScope
 from secinfo.scheduler import run_jobs_once
-from secinfo.services import data_rights
+from secinfo.services import api_keys, data_rights, webhooks
 from tests.conftest import Harness, auth, running_app
 from tests.integration.test_cli import run_cli
 from tests.support import code_in
@@ -187,6 +189,14 @@ async def test_export_needs_step_up_and_holds_everything_unmasked_but_no_secret(
     assert "A copy of your secinfo data was downloaded" in subjects
 
 
+async def webhook_bodies(harness: Harness, account_id: str) -> list[str]:
+    async with harness.app.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT body FROM outbox WHERE channel = 'webhook'")
+        )
+        return [row.body for row in rows if account_id in row.body]
+
+
 async def search(harness: Harness, needles: list[str]) -> list[tuple[str, str, str]]:
     """Every text and binary column of every table (reflected, not listed by hand),
     searched case-insensitively for each needle."""
@@ -220,9 +230,13 @@ async def test_closing_waits_the_grace_period_then_erases_everything_about_the_p
     harness: Harness,
 ) -> None:
     await harness.sign_up(OTHER_EMAIL)
+    # An integrator's webhook endpoint (down): payloads carry item ids, masked values, labels.
+    await webhooks.create(harness.app.deps, "http://127.0.0.1:9/hooks", ["*"])
     client, token, account_id = await zoe(harness)
     needles = [EMAIL, contact_key(EMAIL), PHONE, PHONE.lstrip("+"), IP, USER_AGENT, LABEL]
     needles.append(BILLING_NAME)
+    # The integrator's webhook payloads point at her security info items.
+    assert any('"item_id"' in body for body in await webhook_bodies(harness, account_id))
     assert {hit[0] for hit in await search(harness, needles)} >= {
         "security_info",
         "sessions",
@@ -265,6 +279,10 @@ async def test_closing_waits_the_grace_period_then_erases_everything_about_the_p
     assert (await run_jobs_once(harness.app.deps))["accounts_erased"] == 0
 
     assert await search(harness, needles) == []
+    # The integrator still learns what happened to the account, and that it was erased.
+    bodies = [json.loads(body) for body in await webhook_bodies(harness, account_id)]
+    assert "account:erased" in {body["type"] for body in bodies}
+    assert all(set(body["data"]) <= WEBHOOK_DATA_KEYS for body in bodies)
     assert await search(harness, [OTHER_EMAIL]) == before_other  # another's data untouched
     other = await harness.client.post(
         "/v1/sessions", json={"sign_in_name": OTHER_EMAIL, "password": PASSWORD}
@@ -293,14 +311,11 @@ async def test_closing_waits_the_grace_period_then_erases_everything_about_the_p
         ).all()
     assert tuple(account) == ("erased", "")
     assert events and all(event.ip is None and event.user_agent is None for event in events)
-    assert all(
-        set(json.loads(event.details)) <= {"kind", "purpose", "reason", "channel", "sessions"}
-        for event in events
-    )
+    assert all(set(json.loads(event.details)) <= ANONYMOUS_DETAIL_KEYS for event in events)
     assert events[-1].type == "account:erased"
 
     # Idempotent: erasing again (the operator's way) changes nothing.
-    again = await data_rights.erase_account(harness.app.deps, account_id, "tests")
+    again = await data_rights.erase_account(harness.app.deps, account_id, by="tests")
     assert not again.erased
 
 
@@ -353,10 +368,10 @@ async def test_an_operator_erases_at_once_and_a_shared_address_stays_with_its_ot
         headers=auth(token),
     )
     assert verified.status_code == 200, verified.text
-    exported = await data_rights.export_account(harness.app.deps, account_id, "tests")
+    exported = await data_rights.export_account(harness.app.deps, account_id, by="tests")
     assert OTHER_EMAIL in {item["value"] for item in exported["security_info"]}
 
-    erased = await data_rights.erase_account(harness.app.deps, account_id, "tests")
+    erased = await data_rights.erase_account(harness.app.deps, account_id, by="tests")
     assert erased.erased and erased.rows["security_info"] >= 3
     assert await search(harness, [EMAIL, contact_key(EMAIL), PHONE, IP, USER_AGENT, LABEL]) == []
     # The other holder keeps the address and the messages sent to it for herself.
@@ -376,6 +391,12 @@ async def test_the_openapi_document_covers_export_and_closing(harness: Harness) 
     assert {"401", "403"} <= set(export["responses"])
     close = spec["paths"]["/v1/me"]["delete"]
     assert {"202", "401", "403", "409"} <= set(close["responses"])
+    admin_export = spec["paths"]["/v1/admin/accounts/{account_id}/export"]["get"]
+    assert {"200", "401", "403", "404"} <= set(admin_export["responses"])
+    admin_erase = spec["paths"]["/v1/admin/accounts/{account_id}"]["delete"]
+    assert admin_erase["responses"]["200"]["content"]["application/json"]["schema"][
+        "$ref"
+    ].endswith("/ErasureOut")
     assert close["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/CloseAccountRequest"
     )
@@ -410,3 +431,46 @@ async def test_the_operator_exports_and_erases_from_the_command_line(tmp_path: P
     assert twice.returncode == 0 and "already erased" in twice.stdout
     missing = run_cli(tmp_path, "accounts", "erase", "acc_nope", "--yes")
     assert missing.returncode == 1 and "No account with that id" in missing.stdout
+
+
+async def test_the_admin_api_exports_and_erases_with_an_admin_key_only(harness: Harness) -> None:
+    client, token, account_id = await zoe(harness)
+    admin = (await api_keys.create(harness.app.deps, "dpo desk", ApiKeyScope.ADMIN)).key
+    verification_key = await harness.api_key()
+
+    for method, path in (
+        ("GET", f"/v1/admin/accounts/{account_id}/export"),
+        ("DELETE", f"/v1/admin/accounts/{account_id}"),
+    ):
+        assert (await harness.client.request(method, path)).status_code == 401
+        forbidden = await harness.client.request(method, path, headers=auth(verification_key))
+        assert forbidden.status_code == 403, forbidden.text
+        assert forbidden.json()["error"]["code"] == "forbidden_scope"
+        holder = await harness.client.request(method, path, headers=auth(token))
+        assert holder.status_code == 401
+    missing = await harness.client.get("/v1/admin/accounts/acc_nope/export", headers=auth(admin))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+    exported = await harness.client.get(
+        f"/v1/admin/accounts/{account_id}/export", headers=auth(admin)
+    )
+    assert exported.status_code == 200, exported.text
+    assert "attachment" in exported.headers["content-disposition"]
+    values = {item["value"] for item in exported.json()["security_info"]}
+    assert values == {"Zoe.Erased@example.com", PHONE}
+    events = (await client.get("/v1/me/activity", headers=auth(token))).json()["events"]
+    assert events[0]["type"] == "account:data:exported"
+    assert events[0]["details"]["api_key_name"] == "dpo desk"
+
+    erased = await harness.client.delete(f"/v1/admin/accounts/{account_id}", headers=auth(admin))
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"] is True and erased.json()["rows"]["security_info"] == 2
+    assert (await client.get("/v1/me", headers=auth(token))).status_code == 401
+    assert await search(harness, [EMAIL, contact_key(EMAIL), PHONE, IP, USER_AGENT, LABEL]) == []
+    again = await harness.client.delete(f"/v1/admin/accounts/{account_id}", headers=auth(admin))
+    assert again.status_code == 200
+    assert again.json()["erased"] is False and again.json()["rows"] == {}
+    assert again.json()["erased_at"] == erased.json()["erased_at"]
+    after = await harness.client.get(f"/v1/admin/accounts/{account_id}/export", headers=auth(admin))
+    assert after.json()["account"]["status"] == "erased"
+    assert after.json()["security_info"][0]["value"].startswith("erased:")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,10 @@ from secinfo.domain.contacts import contact_key
 EXPORT_FORMAT = "secinfo.export/1"
 ERASED_PREFIX = "erased:"
 # The only activity details an anonymised event keeps: what kind of thing happened.
-ANONYMOUS_DETAIL_KEYS = frozenset({"kind", "purpose", "reason", "channel", "sessions"})
+# ``by`` and ``api_key_name`` name the operator's way and key, never the person.
+ANONYMOUS_DETAIL_KEYS = frozenset(
+    {"kind", "purpose", "reason", "channel", "sessions", "by", "api_key_name"}
+)
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,23 @@ def anonymised_details(details: dict[str, Any]) -> dict[str, Any]:
     """An activity event's details without anything that names or points at the person
     (labels, masked values, item ids)."""
     return {key: value for key, value in details.items() if key in ANONYMOUS_DETAIL_KEYS}
+
+
+# What an erased account's webhook payload keeps in ``data``: which event it was, whose
+# (the opaque account id), when and how it ended; labels and masked values go.
+WEBHOOK_DATA_KEYS = frozenset({"id", "account_id", "outcome", "country"}) | ANONYMOUS_DETAIL_KEYS
+
+
+def anonymised_webhook_body(body: str) -> str:
+    """A webhook payload (``{"type", "timestamp", "data"}``) without the labels and
+    masked values it may carry; the receiver still learns what happened and when."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        return ""
+    payload["data"] = {
+        key: value for key, value in payload["data"].items() if key in WEBHOOK_DATA_KEYS
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

@@ -199,15 +199,24 @@ async def export_mine(deps: Deps, session: Session, context: RequestContext) -> 
     return export_document(held, deps.clock.now())
 
 
-async def export_account(deps: Deps, account_id: str, operator: str) -> dict[str, Any]:
-    """An operator's export for a data-protection request; recorded in the activity."""
+async def export_account(
+    deps: Deps, account_id: str, *, by: str, api_key_name: str | None = None
+) -> dict[str, Any]:
+    """An operator's export for a data-protection request (``by``: ``cli`` or
+    ``admin_api`` with the key's name); recorded in the account's activity."""
     async with deps.uow() as uow:
         held = await uow.personal_data.held(account_id)
         if held is None:
             raise NotFound("No account with that id.")
         if held.account.status is not AccountStatus.ERASED:
             await activity.record(
-                deps, uow, account_id, EventTag.DATA_EXPORTED, RequestContext(), by=operator
+                deps,
+                uow,
+                account_id,
+                EventTag.DATA_EXPORTED,
+                RequestContext(),
+                by=by,
+                api_key_name=api_key_name,
             )
             await uow.commit()
     return export_document(held, deps.clock.now())
@@ -277,6 +286,7 @@ async def cancel_closure(
 class Erasure:
     account_id: str
     erased: bool  # False: it had been erased already, nothing was written
+    erased_at: datetime | None = None
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -288,14 +298,16 @@ def _spellings(held: HeldData) -> set[str]:
     return {value for value in values if value and not is_erased_value(value)}
 
 
-async def _erase(deps: Deps, account_id: str, *, due_only: bool, by: str) -> Erasure:
+async def _erase(
+    deps: Deps, account_id: str, *, due_only: bool, by: str, api_key_name: str | None = None
+) -> Erasure:
     now = deps.clock.now()
     async with deps.uow() as uow:
         held = await uow.personal_data.held(account_id)
         if held is None:
             raise NotFound("No account with that id.")
         if not await uow.personal_data.claim_erasure(account_id, now, due_only=due_only):
-            return Erasure(account_id, erased=False)
+            return Erasure(account_id, erased=False, erased_at=held.account.erased_at)
         values = _spellings(held)
         key = deps.codes.secret_for("erasure")
         shared = await uow.personal_data.held_by_others(account_id, values)
@@ -307,15 +319,25 @@ async def _erase(deps: Deps, account_id: str, *, due_only: bool, by: str) -> Era
         )
         rows = await uow.personal_data.erase(plan)
         # Anonymous by construction: no IP, no user agent, no detail naming anyone.
-        await activity.record(deps, uow, account_id, EventTag.ACCOUNT_ERASED, RequestContext())
+        await activity.record(
+            deps,
+            uow,
+            account_id,
+            EventTag.ACCOUNT_ERASED,
+            RequestContext(),
+            by=by,
+            api_key_name=api_key_name,
+        )
         await uow.commit()
     log.info("account.erased", account_id=account_id, by=by, rows=sum(rows.values()))
-    return Erasure(account_id, erased=True, rows=rows)
+    return Erasure(account_id, erased=True, erased_at=now, rows=rows)
 
 
-async def erase_account(deps: Deps, account_id: str, operator: str) -> Erasure:
+async def erase_account(
+    deps: Deps, account_id: str, *, by: str, api_key_name: str | None = None
+) -> Erasure:
     """An operator erases an account at once (open, closed or erased: idempotent)."""
-    return await _erase(deps, account_id, due_only=False, by=operator)
+    return await _erase(deps, account_id, due_only=False, by=by, api_key_name=api_key_name)
 
 
 async def erase_due(deps: Deps) -> int:

@@ -33,8 +33,8 @@ from secinfo.adapters.sql.tables import (
     sign_in_challenges,
     verifications,
 )
-from secinfo.domain.contacts import contact_key
-from secinfo.domain.data_rights import anonymised_details
+from secinfo.domain.contacts import Channel, contact_key
+from secinfo.domain.data_rights import anonymised_details, anonymised_webhook_body
 from secinfo.domain.model import (
     Account,
     AccountStatus,
@@ -279,6 +279,24 @@ class SqlPersonalData:
         return [row.id for row in rows]
 
     # -- erasing ---------------------------------------------------------------------------
+    async def _anonymise_webhooks(self, account_id: str) -> int:
+        """Webhook payloads about the account (delivered or still to go) lose their
+        labels and masked values; the integrator still learns what happened."""
+        rows = await self.connection.execute(
+            sa.select(outbox.c.id, outbox.c.body).where(
+                outbox.c.channel == Channel.WEBHOOK.value,
+                outbox.c.body.contains(f'"account_id":"{account_id}"', autoescape=True),
+            )
+        )
+        found = list(rows)
+        for row in found:
+            await self.connection.execute(
+                outbox.update()
+                .where(outbox.c.id == row.id)
+                .values(body=anonymised_webhook_body(row.body), last_error=None)
+            )
+        return len(found)
+
     async def claim_erasure(self, account_id: str, now: datetime, *, due_only: bool) -> bool:
         condition = (
             sa.and_(accounts.c.status == AccountStatus.CLOSED.value, accounts.c.erase_at <= now)
@@ -411,6 +429,8 @@ class SqlPersonalData:
         counts["dev_mailbox"] = (
             await connection.execute(dev_mailbox.delete().where(mailbox_condition))
         ).rowcount
+
+        counts["webhooks"] = await self._anonymise_webhooks(account_id)
 
         for table in (
             sessions,
