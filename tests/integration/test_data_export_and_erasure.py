@@ -6,6 +6,7 @@ is untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -474,3 +475,30 @@ async def test_the_admin_api_exports_and_erases_with_an_admin_key_only(harness: 
     after = await harness.client.get(f"/v1/admin/accounts/{account_id}/export", headers=auth(admin))
     assert after.json()["account"]["status"] == "erased"
     assert after.json()["security_info"][0]["value"].startswith("erased:")
+
+
+async def test_concurrent_erasures_erase_once(harness: Harness) -> None:
+    client, token, account_id = await zoe(harness)
+    closed = await client.request(
+        "DELETE", "/v1/me", json={"password": PASSWORD}, headers=auth(token)
+    )
+    assert closed.status_code == 202
+    harness.clock.advance(days=31)
+    deps = harness.app.deps
+    results = await asyncio.gather(
+        data_rights.erase_account(deps, account_id, by="tests"),
+        data_rights.erase_account(deps, account_id, by="tests"),
+        data_rights.erase_due(deps),
+    )
+    erased = [result.erased for result in results[:2]] + [results[2] == 1]
+    assert erased.count(True) == 1, results
+    async with harness.app.engine.connect() as connection:
+        count = await connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM activity_events WHERE account_id = :id "
+                "AND type = 'account:erased'"
+            ),
+            {"id": account_id},
+        )
+    assert count == 1
+    assert await search(harness, [EMAIL, contact_key(EMAIL), PHONE, IP, USER_AGENT]) == []

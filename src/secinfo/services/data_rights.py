@@ -303,10 +303,13 @@ async def _erase(
 ) -> Erasure:
     now = deps.clock.now()
     async with deps.uow() as uow:
+        # The claim is the transaction's first statement, a write: a concurrent erasure
+        # (or a sign-in reopening the account) waits for it, then finds nothing to do.
+        claimed = await uow.personal_data.claim_erasure(account_id, now, due_only=due_only)
         held = await uow.personal_data.held(account_id)
         if held is None:
             raise NotFound("No account with that id.")
-        if not await uow.personal_data.claim_erasure(account_id, now, due_only=due_only):
+        if not claimed:
             return Erasure(account_id, erased=False, erased_at=held.account.erased_at)
         values = _spellings(held)
         key = deps.codes.secret_for("erasure")
