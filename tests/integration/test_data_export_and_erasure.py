@@ -21,7 +21,9 @@ from secinfo.scheduler import run_jobs_once
 from secinfo.services import api_keys, data_rights, webhooks
 from tests.conftest import Harness, auth, running_app
 from tests.integration.test_cli import run_cli
+from tests.integration.test_passkeys import register
 from tests.support import code_in
+from tests.webauthn_authenticator import SoftAuthenticator
 
 pytestmark = pytest.mark.anyio
 
@@ -436,6 +438,20 @@ async def test_the_operator_exports_and_erases_from_the_command_line(tmp_path: P
 
 async def test_the_admin_api_exports_and_erases_with_an_admin_key_only(harness: Harness) -> None:
     client, token, account_id = await zoe(harness)
+    await step_up(harness, client, token, contact_key(EMAIL))
+    await register(harness, token, SoftAuthenticator(), label="Zoe Erasmus laptop key")
+    async with harness.app.engine.connect() as connection:
+        passkey = (
+            await connection.execute(
+                sa.text(
+                    "SELECT credential_id, public_key, passkey_user_handle FROM security_info "
+                    "JOIN accounts ON accounts.id = security_info.account_id "
+                    "WHERE kind = 'passkey'"
+                )
+            )
+        ).one()
+    passkey_needles = [value for value in passkey if value]
+    assert len(passkey_needles) == 3
     admin = (await api_keys.create(harness.app.deps, "dpo desk", ApiKeyScope.ADMIN)).key
     verification_key = await harness.api_key()
 
@@ -458,7 +474,9 @@ async def test_the_admin_api_exports_and_erases_with_an_admin_key_only(harness: 
     assert exported.status_code == 200, exported.text
     assert "attachment" in exported.headers["content-disposition"]
     values = {item["value"] for item in exported.json()["security_info"]}
-    assert values == {"Zoe.Erased@example.com", PHONE}
+    assert values == {"Zoe.Erased@example.com", PHONE, None}  # the passkey has no value
+    for value in passkey_needles:
+        assert value not in exported.text
     events = (await client.get("/v1/me/activity", headers=auth(token))).json()["events"]
     assert events[0]["type"] == "account:data:exported"
     assert events[0]["details"]["api_key_name"] == "dpo desk"
@@ -467,7 +485,8 @@ async def test_the_admin_api_exports_and_erases_with_an_admin_key_only(harness: 
     assert erased.status_code == 200, erased.text
     assert erased.json()["erased"] is True and erased.json()["rows"]["security_info"] == 2
     assert (await client.get("/v1/me", headers=auth(token))).status_code == 401
-    assert await search(harness, [EMAIL, contact_key(EMAIL), PHONE, IP, USER_AGENT, LABEL]) == []
+    needles = [EMAIL, contact_key(EMAIL), PHONE, IP, USER_AGENT, LABEL, "Zoe Erasmus laptop key"]
+    assert await search(harness, needles + passkey_needles) == []
     again = await harness.client.delete(f"/v1/admin/accounts/{account_id}", headers=auth(admin))
     assert again.status_code == 200
     assert again.json()["erased"] is False and again.json()["rows"] == {}

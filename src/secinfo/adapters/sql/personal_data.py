@@ -26,6 +26,7 @@ from secinfo.adapters.sql.tables import (
     devices,
     known_networks,
     outbox,
+    passkey_challenges,
     pending_changes,
     recoveries,
     security_info,
@@ -341,6 +342,9 @@ class SqlPersonalData:
                     label=None,
                     secret=None,
                     last_step=None,
+                    credential_id=None,
+                    public_key=None,
+                    aaguid=None,
                     sign_in=False,
                     state=InfoState.REMOVED.value,
                     removed_at=row.removed_at or now,
@@ -439,6 +443,7 @@ class SqlPersonalData:
             sign_in_challenges,
             recoveries,
             billing_profiles,
+            passkey_challenges,
         ):
             result = await connection.execute(
                 table.delete().where(table.c.account_id == account_id)
@@ -476,6 +481,11 @@ class SqlPersonalData:
         await connection.execute(
             accounts.update()
             .where(accounts.c.id == account_id)
-            .values(password_hash="", two_step_enabled=False, password_reset_required=False)
+            .values(
+                password_hash="",
+                passkey_user_handle=None,
+                two_step_enabled=False,
+                password_reset_required=False,
+            )
         )
         return counts
