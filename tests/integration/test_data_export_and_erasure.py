@@ -392,10 +392,15 @@ async def test_the_openapi_document_covers_export_and_closing(harness: Harness) 
         "/ExportOut"
     )
     assert {"401", "403"} <= set(export["responses"])
+    assert export["security"] == [{"session": []}]
+    assert export["responses"]["403"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
     close = spec["paths"]["/v1/me"]["delete"]
     assert {"202", "401", "403", "409"} <= set(close["responses"])
     admin_export = spec["paths"]["/v1/admin/accounts/{account_id}/export"]["get"]
     assert {"200", "401", "403", "404"} <= set(admin_export["responses"])
+    assert admin_export["security"] == [{"adminKey": []}]
     admin_erase = spec["paths"]["/v1/admin/accounts/{account_id}"]["delete"]
     assert admin_erase["responses"]["200"]["content"]["application/json"]["schema"][
         "$ref"

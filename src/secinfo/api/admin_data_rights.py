@@ -10,14 +10,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from secinfo.api.data_rights import ErrorOut, ExportOut, export_response
+from secinfo.api.data_rights import ExportOut, export_response
 from secinfo.api.dependencies import AdminKeyDep, DepsDep
 from secinfo.services import data_rights
 
+# Descriptions only: the one error schema is added by ``api.openapi``.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No valid API key (invalid_api_key)."},
-    403: {"model": ErrorOut, "description": "A key without the admin scope (forbidden_scope)."},
-    404: {"model": ErrorOut, "description": "No account with that id (not_found)."},
+    401: {"description": "No valid API key (invalid_api_key)."},
+    403: {"description": "A key without the admin scope (forbidden_scope)."},
+    404: {"description": "No account with that id (not_found)."},
 }
 
 router = APIRouter(prefix="/v1/admin/accounts", tags=["admin: data rights"], responses=ERRORS)

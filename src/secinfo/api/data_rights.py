@@ -17,15 +17,6 @@ from secinfo.services import data_rights
 router = APIRouter(prefix="/v1")
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(..., description="Stable error code, e.g. step_up_required.")
-    message: str
-
-
-class ErrorOut(BaseModel):
-    error: ErrorDetail
-
-
 class ExportOut(BaseModel):
     """Everything held about the person. Contact values are unmasked; no secret is in it
     (no password hash, TOTP secret, recovery code, code, token or message body)."""
@@ -74,9 +65,10 @@ def export_response(document: dict[str, Any]) -> JSONResponse:
     )
 
 
+# Descriptions only: the one error schema is added by ``api.openapi``.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "Not signed in (unauthenticated)."},
-    403: {"model": ErrorOut, "description": "No recent step-up (step_up_required)."},
+    401: {"description": "Not signed in (unauthenticated)."},
+    403: {"description": "No recent step-up (step_up_required)."},
 }
 
 
@@ -98,8 +90,8 @@ async def export(session: SessionDep, deps: DepsDep, context: ContextDep) -> JSO
     tags=["me"],
     responses={
         **ERRORS,
-        401: {"model": ErrorOut, "description": "Not signed in, or the password is wrong."},
-        409: {"model": ErrorOut, "description": "The account is already closed."},
+        401: {"description": "Not signed in, or the password is wrong (invalid_credentials)."},
+        409: {"description": "The account is already closed (account_closed)."},
     },
 )
 async def close_account(
