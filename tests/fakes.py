@@ -388,6 +388,10 @@ class FakeSecurityInfo:
         ]
         return sorted(names, key=lambda item: (item.added_at, item.id))
 
+    async def find_sign_in_account(self, value: str) -> str | None:
+        item = await self.find_sign_in_name(value)
+        return item.account_id if item else None
+
     async def sample_accounts(self, limit: int) -> list[list[SecurityInfo]]:
         active = {
             account.id for account in self.accounts.rows() if account.status is AccountStatus.ACTIVE

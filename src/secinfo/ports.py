@@ -93,6 +93,10 @@ class SecurityInfoRepository(Protocol):
         """Sign-in names, including those no longer used as security info."""
         ...
 
+    async def find_sign_in_account(self, value: str) -> str | None:
+        """The account id of ``find_sign_in_name``'s item (the item is not read)."""
+        ...
+
     async def find_passkey(self, credential_id: str) -> SecurityInfo | None:
         """The passkey with this credential id, whatever its state."""
         ...

@@ -171,12 +171,14 @@ async def test_a_sign_in_name_is_found_only_while_switched_on(uow: UnitOfWorkFac
     async with uow() as unit:
         found = await unit.security_info.find_sign_in_name("Ann@example.com")
         assert found is not None and found.id == "inf_a"
+        assert await unit.security_info.find_sign_in_account("ann@EXAMPLE.com") == "acc_1"
         found.sign_in = False
         await unit.security_info.update(found)
         await unit.commit()
     async with uow() as unit:
         assert await unit.security_info.find_sign_in_name("Ann@example.com") is None
         assert await unit.security_info.find_sign_in_name("nobody@example.com") is None
+        assert await unit.security_info.find_sign_in_account("Ann@example.com") is None
 
 
 async def test_a_totp_step_is_claimed_once_and_only_forward(uow: UnitOfWorkFactory) -> None:

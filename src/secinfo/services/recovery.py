@@ -71,11 +71,11 @@ async def start(deps: Deps, sign_in_name: str, context: RequestContext) -> Recov
         # An unknown name runs the same statements, on a real account of its decoy's
         # shape (the rows are thrown away): the answer's timing does not tell whether
         # the account exists.
-        item = await uow.security_info.find_sign_in_name(value)
+        account_id = await uow.security_info.find_sign_in_account(value)
         stand_in = shapes.example(channel, shape, secret, key) or "acc_none"
-        found = await uow.accounts.get(item.account_id if item else stand_in)
+        found = await uow.accounts.get(account_id or stand_in)
         items = await uow.security_info.list_for_account(found.id if found else "acc_none")
-        account = found if item is not None else None
+        account = found if account_id is not None else None
         recovery = Recovery(
             id=new_id("rcv"),
             created_at=now,

@@ -102,17 +102,19 @@ async def _check_password_in_place(
         "sign_in.name", contact_key(value) if value else sign_in_name.strip().casefold()[:320]
     )
     shapes = await contact_shapes(deps)
+    stand_in = shapes.any_account()
     async with deps.uow() as uow:
-        # The same statements for unknown names (an id that never exists): equal timing.
-        item = await uow.security_info.find_sign_in_name(value or "")
-        account = await uow.accounts.get(item.account_id if item else "acc_none")
+        # The same statements for unknown names, reading a real account (thrown away):
+        # equal timing.
+        account_id = await uow.security_info.find_sign_in_account(value or "")
+        found = await uow.accounts.get(account_id or stand_in or "acc_none")
+        account = found if account_id is not None else None
     # A closed account may sign in: that cancels its closure (``open_session``).
     if account is None or account.status not in (AccountStatus.ACTIVE, AccountStatus.CLOSED):
         await deps.passwords.burn()
         # A real name's wrong password writes its failure record below; an unknown name
         # writes the same record for a real account and rolls it back, so both take as
         # long (no enumeration by timing).
-        stand_in = shapes.any_account()
         if stand_in is not None:
             # The stand-in may have been erased since it was sampled: then nothing to do.
             with contextlib.suppress(Exception):
@@ -126,7 +128,8 @@ async def _check_password_in_place(
             await _record_failure(deps, uow, account.id, context)
             began = time.perf_counter()
             await uow.commit()
-            deps.enumeration.commits.observe(time.perf_counter() - began)
+        # The commit and giving the connection back, against a rollback and the same.
+        deps.enumeration.commits.observe(time.perf_counter() - began)
         raise InvalidCredentials()
     if account.password_reset_required:
         raise PasswordResetRequired()

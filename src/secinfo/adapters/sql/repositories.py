@@ -234,6 +234,24 @@ class SqlSecurityInfo:
         ).first()
         return self._load(row) if row else None
 
+    async def find_sign_in_account(self, value: str) -> str | None:
+        """The account of ``find_sign_in_name``, without reading the item: a known and an
+        unknown name cost the same to look up."""
+        found = await self.connection.scalar(
+            sa.select(security_info.c.account_id)
+            .where(
+                sa.or_(
+                    security_info.c.value_key == contact_key(value),
+                    security_info.c.value == value,
+                ),
+                security_info.c.sign_in.is_(True),
+                security_info.c.state != InfoState.PENDING.value,
+            )
+            .order_by(sa.case((security_info.c.value == value, 0), else_=1))
+            .limit(1)
+        )
+        return str(found) if found is not None else None
+
     async def find_passkey(self, credential_id: str) -> SecurityInfo | None:
         """The passkey with this credential id (base64url), whatever its state."""
         row = (
