@@ -160,24 +160,27 @@ def _service_changes(params: Params) -> services.ServiceChanges:
     )
 
 
+# The form fields a Service is created and updated with.
+SERVICE_FIELDS = (
+    "FriendlyName",
+    "CodeLength",
+    "LookupEnabled",
+    "Psd2Enabled",
+    "SkipSmsToLandlines",
+    "DtmfInputRequired",
+    "TtsName",
+    "DoNotShareWarningEnabled",
+    "CustomCodeEnabled",
+    "DefaultTemplateSid",
+)
+
+
 @router.post(
     "/Services",
     status_code=201,
     summary="Create a Service",
     responses={201: {"model": schemas.ServiceOut}, **schemas.errors(400)},
-    openapi_extra=schemas.form(
-        "FriendlyName",
-        "CodeLength",
-        "LookupEnabled",
-        "Psd2Enabled",
-        "SkipSmsToLandlines",
-        "DtmfInputRequired",
-        "TtsName",
-        "DoNotShareWarningEnabled",
-        "CustomCodeEnabled",
-        "DefaultTemplateSid",
-        required=("FriendlyName",),
-    ),
+    openapi_extra=schemas.form(*SERVICE_FIELDS, required=("FriendlyName",)),
 )
 async def create_service(request: Request, account: AccountDep) -> JSONResponse:
     params = await Params.form(request)
@@ -212,18 +215,7 @@ async def fetch_service(sid: str, request: Request, account: AccountDep) -> JSON
     "/Services/{sid}",
     summary="Update a Service",
     responses={200: {"model": schemas.ServiceOut}, **schemas.errors(400, 404)},
-    openapi_extra=schemas.form(
-        "FriendlyName",
-        "CodeLength",
-        "LookupEnabled",
-        "Psd2Enabled",
-        "SkipSmsToLandlines",
-        "DtmfInputRequired",
-        "TtsName",
-        "DoNotShareWarningEnabled",
-        "CustomCodeEnabled",
-        "DefaultTemplateSid",
-    ),
+    openapi_extra=schemas.form(*SERVICE_FIELDS),
 )
 async def update_service(sid: str, request: Request, account: AccountDep) -> JSONResponse:
     params = await Params.form(request)

@@ -81,6 +81,14 @@ class SqlPersonalData:
         values["password_hash"] = ""  # never leaves the store through here
         return Account(**values)
 
+    async def _of_account(
+        self, table: sa.Table, account_id: str, order: sa.ColumnElement[Any]
+    ) -> sa.CursorResult[Any]:
+        """The rows of ``table`` that belong to the account, in ``order``."""
+        return await self.connection.execute(
+            table.select().where(table.c.account_id == account_id).order_by(order)
+        )
+
     async def _items(self, account_id: str) -> list[SecurityInfo]:
         rows = await self.connection.execute(
             security_info.select()
@@ -190,31 +198,15 @@ class SqlPersonalData:
         found_verifications = await self._verifications(account_id, values)
         values |= {verification.destination for verification in found_verifications}
         messages = await self._messages({v.id for v in found_verifications}, values)
-        session_rows = await connection.execute(
-            sessions.select()
-            .where(sessions.c.account_id == account_id)
-            .order_by(sessions.c.created_at)
+        session_rows = await self._of_account(sessions, account_id, sessions.c.created_at)
+        device_rows = await self._of_account(devices, account_id, devices.c.created_at)
+        network_rows = await self._of_account(
+            known_networks, account_id, known_networks.c.first_seen_at
         )
-        device_rows = await connection.execute(
-            devices.select()
-            .where(devices.c.account_id == account_id)
-            .order_by(devices.c.created_at)
+        change_rows = await self._of_account(
+            pending_changes, account_id, pending_changes.c.created_at
         )
-        network_rows = await connection.execute(
-            known_networks.select()
-            .where(known_networks.c.account_id == account_id)
-            .order_by(known_networks.c.first_seen_at)
-        )
-        change_rows = await connection.execute(
-            pending_changes.select()
-            .where(pending_changes.c.account_id == account_id)
-            .order_by(pending_changes.c.created_at)
-        )
-        event_rows = await connection.execute(
-            activity_events.select()
-            .where(activity_events.c.account_id == account_id)
-            .order_by(activity_events.c.seq)
-        )
+        event_rows = await self._of_account(activity_events, account_id, activity_events.c.seq)
         challenges_repo = SqlChallenges(connection)
         recoveries_repo = SqlRecoveries(connection)
         challenges = [
