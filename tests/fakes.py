@@ -1205,7 +1205,7 @@ async def create_account(
 
 async def step_up(deps: Deps, session: Session, item_id: str) -> datetime:
     """Do a step-up with a code sent to ``item_id``; ``session`` becomes privileged."""
-    verification = await step_up_service.start(deps, session, item_id)
+    verification = await step_up_service.start(deps, session, item_id, client_ip=None)
     code = latest_code(store_of(deps), verification.destination)
     return await step_up_service.check(deps, session, verification.id, code, RequestContext())
 

@@ -26,11 +26,16 @@ def get_deps(request: Request) -> Deps:
     return get_app(request).deps
 
 
+def client_ip(request: Request) -> str | None:
+    """The end user's address, which the per-client limits count."""
+    return request.client.host if request.client else None
+
+
 def request_context(request: Request) -> RequestContext:
     language = request.headers.get("accept-language", "")
     locale = language.split(",")[0].split(";")[0].strip().lower()[:16] or "en"
     return RequestContext(
-        ip=request.client.host if request.client else None,
+        ip=client_ip(request),
         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         locale=locale if locale.replace("-", "").isalpha() else "en",
         device_token=(

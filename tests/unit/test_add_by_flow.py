@@ -129,7 +129,7 @@ async def test_a_foreign_session_gets_nothing_without_the_flow_and_its_code(
         for item in store.security_info.values()
         if item.account_id == alice.session.account_id and item.value == ALICE
     )
-    other = await step_up_service.start(deps, alice.session, alice_item.id)
+    other = await step_up_service.start(deps, alice.session, alice_item.id, client_ip=None)
     with pytest.raises(NotFound):
         await security_info.confirm_add_by_flow(deps, started.item.id, other.id, code, CONTEXT)
     with pytest.raises(NotFound):
@@ -153,7 +153,9 @@ async def test_the_flow_ends_with_the_session_that_started_it(
             deps, started.item.id, started.verification.id, code, CONTEXT
         )
     with pytest.raises(NotFound):
-        await security_info.resend_add_by_flow(deps, started.item.id, started.verification.id)
+        await security_info.resend_add_by_flow(
+            deps, started.item.id, started.verification.id, client_ip=None
+        )
     assert store.security_info[started.item.id].state is InfoState.PENDING
 
 
@@ -174,7 +176,9 @@ async def test_i_did_not_get_a_code_by_the_flow(
     _, started, _ = flow
     clock.advance(timedelta(seconds=31))
 
-    resent = await security_info.resend_add_by_flow(deps, started.item.id, started.verification.id)
+    resent = await security_info.resend_add_by_flow(
+        deps, started.item.id, started.verification.id, client_ip=None
+    )
 
     assert resent.send_attempts == 2
     assert messages_to(store, BOB)[-2:] == ["code_add_info", "code_add_info"]

@@ -163,7 +163,7 @@ async def test_verifying_an_item_resets_the_clock(
     view = await prompted(deps, first)
     assert view.challenge.skippable is False
 
-    verification = await signin.send_code(deps, view.challenge.id, item.id)
+    verification = await signin.send_code(deps, view.challenge.id, item.id, client_ip=None)
     assert verification.purpose is Purpose.RECONFIRM
     assert messages_to(store, ALICE)[-1] == "code_reconfirm"
     new_session = await signin.verify_code(

@@ -171,7 +171,7 @@ async def test_the_challenge_code_opens_a_session_and_the_device_is_known_after(
     first, item = alice
     view = await challenged(deps, CAFE)
 
-    verification = await signin.send_code(deps, view.challenge.id, item.id)
+    verification = await signin.send_code(deps, view.challenge.id, item.id, client_ip=None)
     assert messages_to(store, ALICE)[-1] == "code_sign_in"
     new_session = await signin.verify_code(
         deps, view.challenge.id, verification.id, latest_code(store, ALICE), CAFE
@@ -195,7 +195,7 @@ async def test_a_wrong_challenge_code_opens_no_session(
 ) -> None:
     first, item = alice
     view = await challenged(deps, CAFE)
-    verification = await signin.send_code(deps, view.challenge.id, item.id)
+    verification = await signin.send_code(deps, view.challenge.id, item.id, client_ip=None)
     sessions_before = len(store.sessions)
 
     with pytest.raises(InvalidCode):
@@ -214,7 +214,7 @@ async def test_a_challenge_ends_after_15_minutes(
 ) -> None:
     _, item = alice
     view = await challenged(deps, CAFE)
-    verification = await signin.send_code(deps, view.challenge.id, item.id)
+    verification = await signin.send_code(deps, view.challenge.id, item.id, client_ip=None)
     code = latest_code(store, ALICE)
 
     clock.advance(timedelta(minutes=15))
@@ -222,7 +222,7 @@ async def test_a_challenge_ends_after_15_minutes(
     with pytest.raises(ChallengeNotFound):
         await signin.verify_code(deps, view.challenge.id, verification.id, code, CAFE)
     with pytest.raises(ChallengeNotFound):
-        await signin.send_code(deps, view.challenge.id, item.id)
+        await signin.send_code(deps, view.challenge.id, item.id, client_ip=None)
 
 
 async def test_a_code_for_another_contact_of_someone_else_cannot_be_sent(
@@ -233,6 +233,6 @@ async def test_a_code_for_another_contact_of_someone_else_cannot_be_sent(
     sent_before = len(store.messages())
 
     with pytest.raises(NotFound, match="Choose one of the contacts"):
-        await signin.send_code(deps, view.challenge.id, bobs_item.id)
+        await signin.send_code(deps, view.challenge.id, bobs_item.id, client_ip=None)
 
     assert len(store.messages()) == sent_before

@@ -10,8 +10,10 @@ from tests.fakes import (
     FakeClock,
     FakePasswords,
     FakeStore,
+    FakeUnitOfWorkFactory,
     create_account,
     latest_code,
+    make_deps,
     messages_to,
     on_device,
     sign_in,
@@ -22,6 +24,7 @@ from secinfo.domain.errors import (
     InvalidCode,
     InvalidCredentials,
     MaxAttemptsReached,
+    TooManyRequests,
     Unauthenticated,
     WeakPassword,
 )
@@ -129,7 +132,7 @@ async def test_a_sign_up_for_a_taken_name_can_never_be_approved(
     await create_account(deps, ALICE)
     started = await accounts.sign_up(deps, ALICE, "another long secret", CONTEXT)
     clock.advance(timedelta(seconds=31))
-    await accounts.resend_sign_up_code(deps, started.verification_id)
+    await accounts.resend_sign_up_code(deps, started.verification_id, client_ip=None)
     # The holder's own (old) sign-up code, an empty code and guesses: none may approve.
     guesses = [latest_code(store, ALICE), "000000", "", "123456", "999999"]
 
@@ -258,3 +261,36 @@ async def test_a_session_ends_when_its_lifetime_is_over(deps: Deps, clock: FakeC
     clock.advance(timedelta(seconds=1))
     with pytest.raises(Unauthenticated):
         await accounts.authenticate(deps, new_session.token)
+
+
+async def test_the_client_address_a_library_caller_passes_is_the_one_limited(
+    uow_factory: FakeUnitOfWorkFactory, clock: FakeClock, passwords: FakePasswords
+) -> None:
+    """The per-network send limit counts the address each call is given: no hidden
+    per-request variable, so a library or CLI caller's address is limited too."""
+    from secinfo.adapters.ratelimit.limiter import memory_limiter
+    from secinfo.domain.limits import DEFAULT_LIMITS
+
+    deps = make_deps(
+        uow=uow_factory,
+        clock=clock,
+        passwords=passwords,
+        limiter=memory_limiter(DEFAULT_LIMITS, key_secret=b"k" * 32),
+    )
+    # 20 codes an hour from one network (code.send.ip): 10 sign-ups (their own limit is
+    # 10 an hour per network) and a resend for each.
+    crowd = RequestContext(ip="198.51.100.20", user_agent="pytest")
+    started = [
+        await accounts.sign_up(deps, f"user{n}@example.com", GOOD_PASSWORD, crowd)
+        for n in range(10)
+    ]
+    clock.advance(timedelta(minutes=2))
+    for each in started:
+        await accounts.resend_sign_up_code(deps, each.verification_id, client_ip=crowd.ip)
+    clock.advance(timedelta(minutes=2))
+    with pytest.raises(TooManyRequests) as refused:
+        await accounts.resend_sign_up_code(deps, started[0].verification_id, client_ip=crowd.ip)
+    assert refused.value.details["limit"] == "code.send.ip"
+    # The same resend from another network goes through: the address limited is the one
+    # the caller passes, not one left behind by an earlier request.
+    await accounts.resend_sign_up_code(deps, started[1].verification_id, client_ip="198.51.100.21")

@@ -47,7 +47,7 @@ async def test_a_session_is_privileged_for_exactly_the_step_up_window(
     with pytest.raises(StepUpRequired):
         require_privileged(deps, session)
 
-    verification = await step_up_service.start(deps, session, item.id)
+    verification = await step_up_service.start(deps, session, item.id, client_ip=None)
     assert messages_to(store, ALICE)[-1] == "code_step_up"
     clock.advance(timedelta(minutes=2))
     until = await step_up_service.check(
@@ -71,7 +71,7 @@ async def test_the_window_follows_the_configuration(clock: FakeClock) -> None:
     deps = make_deps(uow=FakeUnitOfWorkFactory(), clock=clock, config=config)
     new_session, item = await create_account(deps, ALICE)
 
-    verification = await step_up_service.start(deps, new_session.session, item.id)
+    verification = await step_up_service.start(deps, new_session.session, item.id, client_ip=None)
     store = store_of(deps)
     until = await step_up_service.check(
         deps, new_session.session, verification.id, latest_code(store, ALICE), CONTEXT
@@ -84,7 +84,7 @@ async def test_a_step_up_does_not_privilege_other_sessions(deps: Deps, store: Fa
     first, item = await create_account(deps, ALICE)
     second = await sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
 
-    verification = await step_up_service.start(deps, first.session, item.id)
+    verification = await step_up_service.start(deps, first.session, item.id, client_ip=None)
     await step_up_service.check(
         deps, first.session, verification.id, latest_code(store, ALICE), CONTEXT
     )
@@ -98,7 +98,7 @@ async def test_a_step_up_does_not_privilege_other_sessions(deps: Deps, store: Fa
 async def test_another_sessions_verification_is_refused(deps: Deps, store: FakeStore) -> None:
     first, item = await create_account(deps, ALICE)
     second = await sign_in(deps, ALICE, GOOD_PASSWORD, CONTEXT)
-    verification = await step_up_service.start(deps, first.session, item.id)
+    verification = await step_up_service.start(deps, first.session, item.id, client_ip=None)
     code = latest_code(store, ALICE)
 
     with pytest.raises(NotFound):
@@ -113,7 +113,7 @@ async def test_another_sessions_verification_is_refused(deps: Deps, store: FakeS
 async def test_another_accounts_verification_is_refused(deps: Deps, store: FakeStore) -> None:
     alice, item = await create_account(deps, ALICE)
     bob, _ = await create_account(deps, "bob@example.com")
-    verification = await step_up_service.start(deps, alice.session, item.id)
+    verification = await step_up_service.start(deps, alice.session, item.id, client_ip=None)
 
     with pytest.raises(NotFound):
         await step_up_service.check(
@@ -126,7 +126,7 @@ async def test_a_wrong_code_does_not_privilege_and_is_recorded(
     deps: Deps, store: FakeStore
 ) -> None:
     new_session, item = await create_account(deps, ALICE)
-    verification = await step_up_service.start(deps, new_session.session, item.id)
+    verification = await step_up_service.start(deps, new_session.session, item.id, client_ip=None)
     code = latest_code(store, ALICE)
 
     with pytest.raises(InvalidCode) as refused:
@@ -145,7 +145,7 @@ async def test_a_wrong_code_does_not_privilege_and_is_recorded(
 
 async def test_a_step_up_code_works_once(deps: Deps, store: FakeStore) -> None:
     new_session, item = await create_account(deps, ALICE)
-    verification = await step_up_service.start(deps, new_session.session, item.id)
+    verification = await step_up_service.start(deps, new_session.session, item.id, client_ip=None)
     code = latest_code(store, ALICE)
     await step_up_service.check(deps, new_session.session, verification.id, code, CONTEXT)
 
@@ -159,7 +159,7 @@ async def test_step_up_to_someone_elses_contact_is_refused(deps: Deps, store: Fa
     sent_before = len(store.messages())
 
     with pytest.raises(NotFound):
-        await step_up_service.start(deps, alice.session, bobs_item.id)
+        await step_up_service.start(deps, alice.session, bobs_item.id, client_ip=None)
     assert len(store.messages()) == sent_before
 
 
@@ -168,4 +168,4 @@ async def test_step_up_needs_an_active_contact(deps: Deps, store: FakeStore) -> 
     store.security_info[item.id].state = InfoState.PENDING  # as if it were never confirmed
 
     with pytest.raises(CodeNotSupported):
-        await step_up_service.start(deps, new_session.session, item.id)
+        await step_up_service.start(deps, new_session.session, item.id, client_ip=None)

@@ -455,7 +455,9 @@ async def test_a_code_to_an_old_contact_cancels_the_change_and_restores_the_item
     view = await pending_changes.view(deps, removing_all.id)
     assert {item.id for item in view.old_contacts} == {alice.email.id, alice.phone.id}
 
-    verification = await pending_changes.start_cancel_code(deps, removing_all.id, alice.phone.id)
+    verification = await pending_changes.start_cancel_code(
+        deps, removing_all.id, alice.phone.id, client_ip=None
+    )
     assert messages_to(store, PHONE)[-1] == "code_cancel_change"
     canceled = await pending_changes.cancel_with_code(
         deps, removing_all.id, verification.id, latest_code(store, PHONE), CONTEXT
@@ -481,7 +483,9 @@ async def test_a_code_to_an_old_contact_cancels_the_change_and_restores_the_item
 async def test_a_wrong_cancel_code_leaves_the_change_waiting(
     deps: Deps, store: FakeStore, alice: Holder, removing_all: PendingChange
 ) -> None:
-    verification = await pending_changes.start_cancel_code(deps, removing_all.id, alice.email.id)
+    verification = await pending_changes.start_cancel_code(
+        deps, removing_all.id, alice.email.id, client_ip=None
+    )
 
     with pytest.raises(InvalidCode):
         await pending_changes.cancel_with_code(
@@ -495,7 +499,9 @@ async def test_a_wrong_cancel_code_leaves_the_change_waiting(
 async def test_a_change_can_be_canceled_only_once(
     deps: Deps, store: FakeStore, alice: Holder, removing_all: PendingChange
 ) -> None:
-    verification = await pending_changes.start_cancel_code(deps, removing_all.id, alice.email.id)
+    verification = await pending_changes.start_cancel_code(
+        deps, removing_all.id, alice.email.id, client_ip=None
+    )
     code = latest_code(store, ALICE)
     await pending_changes.cancel_with_session(deps, alice.new_session.session, CONTEXT)
 
@@ -504,7 +510,9 @@ async def test_a_change_can_be_canceled_only_once(
             deps, removing_all.id, verification.id, code, CONTEXT
         )
     with pytest.raises(NoPendingChange):
-        await pending_changes.start_cancel_code(deps, removing_all.id, alice.email.id)
+        await pending_changes.start_cancel_code(
+            deps, removing_all.id, alice.email.id, client_ip=None
+        )
     canceled = [
         event
         for event in store.events(alice.account_id)
@@ -517,7 +525,9 @@ async def test_this_wasnt_me_cancels_revokes_sessions_and_requires_a_password_re
     deps: Deps, store: FakeStore, alice: Holder, removing_all: PendingChange
 ) -> None:
     other = await sign_in(deps, ALICE)
-    verification = await pending_changes.start_cancel_code(deps, removing_all.id, alice.email.id)
+    verification = await pending_changes.start_cancel_code(
+        deps, removing_all.id, alice.email.id, client_ip=None
+    )
 
     await pending_changes.cancel_with_code(
         deps, removing_all.id, verification.id, latest_code(store, ALICE), CONTEXT, not_me=True
@@ -588,7 +598,9 @@ async def test_canceling_a_replacement_drops_the_new_contact(
         deps, alice.new_session.session, started.verification.id, latest_code(store, NEW), CONTEXT
     )
     assert change is not None
-    verification = await pending_changes.start_cancel_code(deps, change.id, alice.phone.id)
+    verification = await pending_changes.start_cancel_code(
+        deps, change.id, alice.phone.id, client_ip=None
+    )
 
     await pending_changes.cancel_with_code(
         deps, change.id, verification.id, latest_code(store, PHONE), CONTEXT

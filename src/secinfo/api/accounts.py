@@ -58,8 +58,10 @@ async def confirm_sign_up(
 
 
 @router.post("/accounts/resend", status_code=202, tags=["accounts"])
-async def resend_sign_up(body: schemas.ResendRequest, deps: DepsDep) -> dict[str, object]:
-    sent = await accounts.resend_sign_up_code(deps, body.verification_id)
+async def resend_sign_up(
+    body: schemas.ResendRequest, deps: DepsDep, context: ContextDep
+) -> dict[str, object]:
+    sent = await accounts.resend_sign_up_code(deps, body.verification_id, client_ip=context.ip)
     policy = deps.config.code_policy
     return {
         "verification_id": sent.id,
@@ -125,7 +127,7 @@ async def start_step_up(
         if held.new_recovery_code:
             answer["new_recovery_code"] = held.new_recovery_code
         return JSONResponse(answer, status_code=201)
-    started = await step_up.start(deps, session, body.security_info_id)
+    started = await step_up.start(deps, session, body.security_info_id, client_ip=context.ip)
     out = schemas.verification_out(started, deps.config.code_policy, deps.clock.now())
     return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
@@ -144,10 +146,12 @@ async def check_step_up(
 
 @router.post("/me/verifications/{verification_id}/resend", tags=["step-up"])
 async def resend_code(
-    verification_id: str, session: SessionDep, deps: DepsDep
+    verification_id: str, session: SessionDep, deps: DepsDep, context: ContextDep
 ) -> schemas.VerificationOut:
     """I didn't get a code: send a new one (earlier codes stay valid)."""
-    sent = await verification.resend_for_holder(deps, session.account_id, verification_id)
+    sent = await verification.resend_for_holder(
+        deps, session.account_id, verification_id, client_ip=context.ip
+    )
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 
 

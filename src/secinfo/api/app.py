@@ -31,23 +31,9 @@ from secinfo.domain.errors import Overloaded
 from secinfo.ports import PasswordHasher
 from secinfo.runtime import tune_garbage_collector
 from secinfo.scheduler import JobLoop
-from secinfo.services import abuse
 from secinfo.worker import DeliveryLoop
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-class ClientAddress:
-    """Record the caller's address for the per-client limits of this request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            client = scope.get("client")
-            abuse.CLIENT_IP.set(client[0] if client else None)
-        await self.app(scope, receive, send)
 
 
 class RefuseSignInsWhenOverloaded:
@@ -198,7 +184,6 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
         return Response(body, media_type=content_type)
 
     app.add_middleware(BodyLimit)
-    app.add_middleware(ClientAddress)
     app.add_middleware(RefuseSignInsWhenOverloaded, passwords=secinfo.deps.passwords)
     return app
 

@@ -77,10 +77,12 @@ async def send_recovery_code(
 
 @router.post("/recovery/{recovery_id}/resend", status_code=202, tags=["recovery"])
 async def resend_recovery_code(
-    recovery_id: str, body: schemas.ResendRequest, deps: DepsDep
+    recovery_id: str, body: schemas.ResendRequest, deps: DepsDep, context: ContextDep
 ) -> dict[str, str]:
     """I didn't get a code: the same answer whether or not one goes out."""
-    answer = await recovery.resend_code(deps, recovery_id, body.verification_id)
+    answer = await recovery.resend_code(
+        deps, recovery_id, body.verification_id, client_ip=context.ip
+    )
     return {"verification_id": answer.verification_id}
 
 

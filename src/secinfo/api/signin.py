@@ -61,9 +61,9 @@ async def sign_in(body: schemas.SignInRequest, deps: DepsDep, context: ContextDe
 
 @router.post("/challenges/{challenge_id}/send", status_code=201)
 async def send_challenge_code(
-    challenge_id: str, body: ChooseContact, deps: DepsDep
+    challenge_id: str, body: ChooseContact, deps: DepsDep, context: ContextDep
 ) -> schemas.VerificationOut:
-    sent = await signin.send_code(deps, challenge_id, body.security_info_id)
+    sent = await signin.send_code(deps, challenge_id, body.security_info_id, client_ip=context.ip)
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 
 
@@ -113,8 +113,8 @@ async def skip_reconfirm(
 
 @router.post("/challenges/{challenge_id}/resend")
 async def resend_challenge_code(
-    challenge_id: str, body: schemas.ResendRequest, deps: DepsDep
+    challenge_id: str, body: schemas.ResendRequest, deps: DepsDep, context: ContextDep
 ) -> schemas.VerificationOut:
     """I didn't get a code: a new one (earlier codes stay valid; cool-down applies)."""
-    sent = await signin.resend_code(deps, challenge_id, body.verification_id)
+    sent = await signin.resend_code(deps, challenge_id, body.verification_id, client_ip=context.ip)
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())

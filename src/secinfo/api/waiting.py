@@ -117,17 +117,21 @@ async def view_pending_change(change_id: str, deps: DepsDep) -> ChangeViewOut:
 
 @router.post("/pending-changes/{change_id}/cancel/send", status_code=201)
 async def send_cancel_code(
-    change_id: str, body: CancelSend, deps: DepsDep
+    change_id: str, body: CancelSend, deps: DepsDep, context: ContextDep
 ) -> schemas.VerificationOut:
-    sent = await pending_changes.start_cancel_code(deps, change_id, body.security_info_id)
+    sent = await pending_changes.start_cancel_code(
+        deps, change_id, body.security_info_id, client_ip=context.ip
+    )
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 
 
 @router.post("/pending-changes/{change_id}/cancel/resend")
 async def resend_cancel_code(
-    change_id: str, body: schemas.ResendRequest, deps: DepsDep
+    change_id: str, body: schemas.ResendRequest, deps: DepsDep, context: ContextDep
 ) -> schemas.VerificationOut:
-    sent = await pending_changes.resend_cancel_code(deps, change_id, body.verification_id)
+    sent = await pending_changes.resend_cancel_code(
+        deps, change_id, body.verification_id, client_ip=context.ip
+    )
     return schemas.verification_out(sent, deps.config.code_policy, deps.clock.now())
 
 

@@ -1,15 +1,14 @@
 """Abuse resistance around every code: named limits, the SMS-pumping guard, and the
 100-consecutive-failures rule (NIST 800-63B §5.2.2).
 
-The client address a limit counts is the end user's: the HTTP layer sets it for each
-request, and the Verify API replaces it with the ``client_ip`` the integrator passes
-(an integrator's server is not one user).
+The client address a limit counts is the end user's, passed in explicitly by each flow:
+the request's address for pages and the holder API, the ``client_ip`` the integrator
+passes for the Verify API (an integrator's server is not one user), none from the CLI.
 """
 
 from __future__ import annotations
 
 import contextlib
-from contextvars import ContextVar
 
 import structlog
 
@@ -36,19 +35,20 @@ from secinfo.services.deps import Deps
 
 log = structlog.get_logger("secinfo.abuse")
 
-CLIENT_IP: ContextVar[str | None] = ContextVar("secinfo_client_ip", default=None)
-
 
 async def before_send(
-    deps: Deps, uow: UnitOfWork, verification: Verification
+    deps: Deps, uow: UnitOfWork, verification: Verification, client_ip: str | None
 ) -> NumberFacts | None:
-    """Refuse a send over a limit or to a number pumping uses; return the number's facts."""
+    """Refuse a send over a limit or to a number pumping uses; return the number's facts.
+
+    ``client_ip`` is the end user's address (None when there is none, as from the CLI).
+    """
     limiter = deps.limiter
     # One mailbox, one counter: keyed on the folded form, not the spelling typed.
     await limiter.hit("code.send.destination", contact_key(verification.destination))
     if verification.account_id:
         await limiter.hit("code.send.account", verification.account_id)
-    network = client_network(CLIENT_IP.get())
+    network = client_network(client_ip)
     if network:
         await limiter.hit("code.send.ip", network)
     if verification.channel is not Channel.SMS:

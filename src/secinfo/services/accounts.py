@@ -83,7 +83,7 @@ async def sign_up(
             locale=context.locale,
         )
         if existing is not None:
-            await _answer_taken_name(deps, uow, verification, existing)
+            await _answer_taken_name(deps, uow, verification, existing, context.ip)
         else:
             account = Account(
                 id=new_id("acc"),
@@ -105,7 +105,7 @@ async def sign_up(
             await uow.security_info.add(item)
             verification.account_id = account.id
             verification.subject_id = item.id
-            await codes.start(deps, uow, verification)
+            await codes.start(deps, uow, verification, client_ip=context.ip)
             await activity.record(deps, uow, account.id, EventTag.ACCOUNT_CREATED, context)
         await uow.commit()
     deps.outbox_wakeup()
@@ -115,11 +115,15 @@ async def sign_up(
 
 
 async def _answer_taken_name(
-    deps: Deps, uow: UnitOfWork, verification: Verification, existing: SecurityInfo
+    deps: Deps,
+    uow: UnitOfWork,
+    verification: Verification,
+    existing: SecurityInfo,
+    client_ip: str | None,
 ) -> None:
     """Look like a normal sign-up (same rules and limits), but tell the real holder
     instead of sending a code."""
-    await codes.record_silent_send(deps, uow, verification)
+    await codes.record_silent_send(deps, uow, verification, client_ip=client_ip)
     await uow.verifications.add(verification)
     account = await uow.accounts.get(existing.account_id)
     await queue_message(
@@ -133,11 +137,13 @@ async def _answer_taken_name(
     )
 
 
-async def resend_sign_up_code(deps: Deps, verification_id: str) -> Verification:
+async def resend_sign_up_code(
+    deps: Deps, verification_id: str, *, client_ip: str | None
+) -> Verification:
     async with deps.uow() as uow:
         verification = await codes.load_for_holder(uow, verification_id, None, {Purpose.SIGN_UP})
         # A sign-up for a taken name resends nothing, under the same rules and limits.
-        await codes.resend_in(deps, uow, verification)
+        await codes.resend_in(deps, uow, verification, client_ip=client_ip)
         await uow.commit()
     deps.outbox_wakeup()
     return verification

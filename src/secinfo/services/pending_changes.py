@@ -166,7 +166,9 @@ async def view(deps: Deps, change_id: str) -> ChangeView:
     return ChangeView(change, contacts)
 
 
-async def start_cancel_code(deps: Deps, change_id: str, security_info_id: str) -> Verification:
+async def start_cancel_code(
+    deps: Deps, change_id: str, security_info_id: str, *, client_ip: str | None
+) -> Verification:
     """From a notice, without a session: a code to one of the old contacts."""
     async with deps.uow() as uow:
         change = await uow.pending_changes.get(change_id)
@@ -185,6 +187,7 @@ async def start_cancel_code(deps: Deps, change_id: str, security_info_id: str) -
             destination=item.value,
             account_id=change.account_id,
             subject_id=change.id,
+            client_ip=client_ip,
         )
         await uow.commit()
     deps.outbox_wakeup()
@@ -313,7 +316,9 @@ async def send_due_reminders(deps: Deps, limit: int = 100) -> int:
     return sent
 
 
-async def resend_cancel_code(deps: Deps, change_id: str, verification_id: str) -> Verification:
+async def resend_cancel_code(
+    deps: Deps, change_id: str, verification_id: str, *, client_ip: str | None
+) -> Verification:
     """I didn't get a code, on the cancel page of a notice."""
     async with deps.uow() as uow:
         verification = await codes.load_for_holder(
@@ -321,7 +326,7 @@ async def resend_cancel_code(deps: Deps, change_id: str, verification_id: str) -
         )
         if verification.subject_id != change_id:
             raise NotFound("That verification is not for this change.")
-        await codes.resend_in(deps, uow, verification)
+        await codes.resend_in(deps, uow, verification, client_ip=client_ip)
         await uow.commit()
     deps.outbox_wakeup()
     return verification

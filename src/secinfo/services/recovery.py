@@ -146,7 +146,9 @@ async def send_code(
         )
         if matches and recovery.account_id:
             items = await uow.security_info.list_for_account(recovery.account_id)
-            await codes.start(deps, uow, verification, masked_account_name(items))
+            await codes.start(
+                deps, uow, verification, masked_account_name(items), client_ip=context.ip
+            )
             await activity.record(
                 deps,
                 uow,
@@ -156,7 +158,7 @@ async def send_code(
                 channel=contact.channel.value,
             )
         else:  # look the same (same rules and limits), send nothing
-            await codes.record_silent_send(deps, uow, verification)
+            await codes.record_silent_send(deps, uow, verification, client_ip=context.ip)
             await uow.verifications.add(verification)
         await uow.commit()
     deps.outbox_wakeup()
@@ -303,14 +305,16 @@ async def reset_password(
     deps.outbox_wakeup()
 
 
-async def resend_code(deps: Deps, recovery_id: str, verification_id: str) -> SendAnswer:
+async def resend_code(
+    deps: Deps, recovery_id: str, verification_id: str, *, client_ip: str | None
+) -> SendAnswer:
     """I didn't get a code: the same answer whether or not a code goes out."""
     async with deps.uow() as uow:
         recovery = await _open(uow, deps, recovery_id)
         verification = await codes.load_for_holder(uow, verification_id, None, {Purpose.RECOVERY})
         if verification.subject_id != recovery.id:
             raise NotFound("That code was not sent for this recovery.")
-        await codes.resend_in(deps, uow, verification)
+        await codes.resend_in(deps, uow, verification, client_ip=client_ip)
         await uow.commit()
     deps.outbox_wakeup()
     return SendAnswer(verification.id)

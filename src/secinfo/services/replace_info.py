@@ -57,6 +57,7 @@ async def start(
             contact,
             clean_label(label),
             Purpose.REPLACE_INFO,
+            context.ip,
         )
         await uow.commit()
     deps.outbox_wakeup()

@@ -106,6 +106,7 @@ async def add_pending_with_code(
     contact: tuple[Channel, str],
     label: str | None,
     purpose: Purpose,
+    client_ip: str | None,
 ) -> tuple[SecurityInfo, Verification]:
     """A new item, pending until the code sent to it now is typed back. ``flow_id`` is
     the session (or sign-in challenge) that must still be live to finish it."""
@@ -129,6 +130,7 @@ async def add_pending_with_code(
         account_id=account_id,
         subject_id=item.id,
         session_id=flow_id,
+        client_ip=client_ip,
     )
     return item, verification
 
@@ -166,7 +168,15 @@ async def add(
             stale.removed_at = now
             await uow.security_info.update(stale)
         item, verification = await add_pending_with_code(
-            deps, uow, session.account_id, session.id, kind, contact, label, Purpose.ADD_INFO
+            deps,
+            uow,
+            session.account_id,
+            session.id,
+            kind,
+            contact,
+            label,
+            Purpose.ADD_INFO,
+            context.ip,
         )
         await activity.record(
             deps,
@@ -236,12 +246,14 @@ async def confirm_add_by_flow(
     return AddedByFlow(item, masked_account_name(items))
 
 
-async def resend_add_by_flow(deps: Deps, item_id: str, verification_id: str) -> Verification:
+async def resend_add_by_flow(
+    deps: Deps, item_id: str, verification_id: str, *, client_ip: str | None
+) -> Verification:
     """I didn't get a code, on the same terms as :func:`confirm_add_by_flow`: a new code
     to the contact being added (cool-down, send ceiling and limits apply)."""
     async with deps.uow() as uow:
         _, verification = await _add_flow(deps, uow, item_id, verification_id)
-        await codes.resend_in(deps, uow, verification)
+        await codes.resend_in(deps, uow, verification, client_ip=client_ip)
         await uow.commit()
     deps.outbox_wakeup()
     return verification

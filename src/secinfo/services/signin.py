@@ -366,7 +366,9 @@ async def _open_challenge(uow: UnitOfWork, deps: Deps, challenge_id: str) -> Sig
     return challenge
 
 
-async def send_code(deps: Deps, challenge_id: str, security_info_id: str) -> Verification:
+async def send_code(
+    deps: Deps, challenge_id: str, security_info_id: str, *, client_ip: str | None
+) -> Verification:
     """Send the sign-in code to the contact the person chose."""
     async with deps.uow() as uow:
         challenge = await _open_challenge(uow, deps, challenge_id)
@@ -387,6 +389,7 @@ async def send_code(deps: Deps, challenge_id: str, security_info_id: str) -> Ver
             account_id=challenge.account_id,
             subject_id=item.id,
             session_id=challenge.id,
+            client_ip=client_ip,
         )
         await uow.commit()
     deps.outbox_wakeup()
@@ -418,6 +421,7 @@ async def add_info(
             (channel, normalized),
             None,
             Purpose.REPLACE_INFO if replacing else Purpose.ADD_INFO,
+            context.ip,
         )
         await uow.commit()
     deps.outbox_wakeup()
@@ -580,7 +584,9 @@ async def view_challenge(deps: Deps, challenge_id: str) -> ChallengeView:
     return _view(deps, challenge, account, items)
 
 
-async def resend_code(deps: Deps, challenge_id: str, verification_id: str) -> Verification:
+async def resend_code(
+    deps: Deps, challenge_id: str, verification_id: str, *, client_ip: str | None
+) -> Verification:
     """I didn't get a code, at a sign-in step: a new code (earlier ones stay valid)."""
     async with deps.uow() as uow:
         challenge = await _open_challenge(uow, deps, challenge_id)
@@ -592,7 +598,7 @@ async def resend_code(deps: Deps, challenge_id: str, verification_id: str) -> Ve
         )
         if verification.session_id != challenge.id:
             raise NotFound("That code was not sent for this sign-in.")
-        await codes.resend_in(deps, uow, verification)
+        await codes.resend_in(deps, uow, verification, client_ip=client_ip)
         await uow.commit()
     deps.outbox_wakeup()
     return verification

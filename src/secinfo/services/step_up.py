@@ -14,7 +14,9 @@ from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
 
 
-async def start(deps: Deps, session: Session, item_id: str) -> Verification:
+async def start(
+    deps: Deps, session: Session, item_id: str, *, client_ip: str | None
+) -> Verification:
     """Send a step-up code to one of the holder's active contacts."""
     async with deps.uow() as uow:
         item = await uow.security_info.get(item_id)
@@ -35,6 +37,7 @@ async def start(deps: Deps, session: Session, item_id: str) -> Verification:
             account_id=session.account_id,
             subject_id=item.id,
             session_id=session.id,
+            client_ip=client_ip,
         )
         await uow.commit()
     deps.outbox_wakeup()

@@ -69,6 +69,8 @@ async def send_new_code(
     verification: Verification,
     masked_account: str | None = None,
     options: SendOptions | None = None,
+    *,
+    client_ip: str | None,
 ) -> None:
     """Generate a code, record the send (cool-down and send ceiling apply) and queue it.
 
@@ -79,7 +81,7 @@ async def send_new_code(
     length = options.code_length if options and options.code_length else policy.length
     code = generate_code(length, policy.alphanumeric)
     verification.record_send(deps.codes.hash(verification.id, code), deps.clock.now(), policy)
-    facts = await abuse.before_send(deps, uow, verification)
+    facts = await abuse.before_send(deps, uow, verification, client_ip)
     account = masked_account or mask(verification.channel, verification.destination)
     sender = options.sender_name if options else None
     await queue_code(deps, uow, verification, code, account, sender)
@@ -92,8 +94,10 @@ async def start(
     verification: Verification,
     masked_account: str | None = None,
     options: SendOptions | None = None,
+    *,
+    client_ip: str | None,
 ) -> Verification:
-    await send_new_code(deps, uow, verification, masked_account, options)
+    await send_new_code(deps, uow, verification, masked_account, options, client_ip=client_ip)
     await uow.verifications.add(verification)
     return verification
 
@@ -104,8 +108,10 @@ async def resend(
     verification: Verification,
     masked_account: str | None = None,
     options: SendOptions | None = None,
+    *,
+    client_ip: str | None,
 ) -> Verification:
-    await send_new_code(deps, uow, verification, masked_account, options)
+    await send_new_code(deps, uow, verification, masked_account, options, client_ip=client_ip)
     await uow.verifications.update(verification)
     return verification
 
@@ -151,7 +157,9 @@ async def load_for_holder(
     return verification
 
 
-async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -> Verification:
+async def resend_for_holder(
+    deps: Deps, account_id: str, verification_id: str, *, client_ip: str | None
+) -> Verification:
     """I didn't get a code: a new code on the holder's own open verification."""
     async with deps.uow() as uow:
         verification = await load_for_holder(
@@ -160,7 +168,7 @@ async def resend_for_holder(deps: Deps, account_id: str, verification_id: str) -
             account_id,
             HOLDER_RESEND_PURPOSES,
         )
-        await resend_in(deps, uow, verification)
+        await resend_in(deps, uow, verification, client_ip=client_ip)
         await uow.commit()
     deps.outbox_wakeup()
     return verification
@@ -177,29 +185,33 @@ async def peek_for_holder(deps: Deps, account_id: str, verification_id: str) -> 
     return verification
 
 
-async def record_silent_send(deps: Deps, uow: UnitOfWork, verification: Verification) -> None:
+async def record_silent_send(
+    deps: Deps, uow: UnitOfWork, verification: Verification, *, client_ip: str | None
+) -> None:
     """Look exactly like a send (same rules, same limits), but send no code: for answers
     that must not tell whether an account or contact exists. The empty hash recorded
     never matches a code."""
     verification.record_send("", deps.clock.now(), deps.config.code_policy)
-    await abuse.before_send(deps, uow, verification)
+    await abuse.before_send(deps, uow, verification, client_ip)
 
 
-async def resend_in(deps: Deps, uow: UnitOfWork, verification: Verification) -> None:
+async def resend_in(
+    deps: Deps, uow: UnitOfWork, verification: Verification, *, client_ip: str | None
+) -> None:
     """A new code on an open verification, inside the caller's transaction.
 
     A verification that never sends codes (a sign-up for a taken name, a recovery
     contact that did not match) takes the same limits and sends nothing.
     """
     if not any(sent.code_hash for sent in verification.codes):
-        await record_silent_send(deps, uow, verification)
+        await record_silent_send(deps, uow, verification, client_ip=client_ip)
         await uow.verifications.update(verification)
         return
     masked = None
     if verification.account_id:
         items = await uow.security_info.list_for_account(verification.account_id)
         masked = masked_account_name(items)
-    await resend(deps, uow, verification, masked)
+    await resend(deps, uow, verification, masked, client_ip=client_ip)
 
 
 async def start_for_account(
@@ -212,6 +224,7 @@ async def start_for_account(
     account_id: str,
     subject_id: str | None = None,
     session_id: str | None = None,
+    client_ip: str | None,
 ) -> Verification:
     """Start a verification for one of an account's flows: in the account's language,
     with the message naming the account by its masked sign-in name."""
@@ -227,4 +240,4 @@ async def start_for_account(
         session_id=session_id,
         locale=account.locale if account else "en",
     )
-    return await start(deps, uow, verification, masked_account_name(items))
+    return await start(deps, uow, verification, masked_account_name(items), client_ip=client_ip)

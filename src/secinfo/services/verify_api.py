@@ -10,7 +10,6 @@ from secinfo.domain.errors import Conflict, NotFound, ResendCooldown
 from secinfo.domain.model import MessageStatus
 from secinfo.domain.verification import Purpose, Verification
 from secinfo.ports import UnitOfWork
-from secinfo.services import abuse
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
 from secinfo.services.verification import CheckOutcome, SendOptions
@@ -44,14 +43,15 @@ async def start(
     ``client_ip`` is the end user's address as the integrator saw it; the calling server's
     own address is never counted as one user.
     """
-    abuse.CLIENT_IP.set(client_ip)
     channel, destination = normalize_contact(to, channel)
     # Concurrent starts for one ``to`` serialise on a unique index over the pending ones
     # (ux_verifications_pending_api): a start that loses the race starts over and finds
     # the winner's verification, then resends on it (or answers its cooldown).
     for attempt in range(1, _START_ATTEMPTS + 1):
         try:
-            verification = await _start_once(deps, api_key, channel, destination, locale, options)
+            verification = await _start_once(
+                deps, api_key, channel, destination, locale, options, client_ip
+            )
         except Conflict:
             if attempt == _START_ATTEMPTS:
                 raise
@@ -71,6 +71,7 @@ async def _start_once(
     destination: str,
     locale: str,
     options: SendOptions | None,
+    client_ip: str | None,
 ) -> Verification:
     now = deps.clock.now()
     async with deps.uow() as uow:
@@ -79,7 +80,7 @@ async def _start_once(
         )
         if pending is not None:
             try:
-                await codes.resend(deps, uow, pending, options=options)
+                await codes.resend(deps, uow, pending, options=options, client_ip=client_ip)
             except ResendCooldown as error:
                 raise ResendCooldown(
                     error.message, **error.details, verification_id=pending.id
@@ -97,7 +98,7 @@ async def _start_once(
                 api_key_id=api_key.id,
                 locale=locale,
             )
-            await codes.start(deps, uow, verification, options=options)
+            await codes.start(deps, uow, verification, options=options, client_ip=client_ip)
         await uow.commit()
     return verification
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from secinfo.domain.errors import DomainError
 from secinfo.domain.model import InfoKind
-from secinfo.http import get_deps, request_context
+from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import accounts, signin
 from secinfo.web.pages import (
     Form,
@@ -93,7 +93,9 @@ async def sign_up_resend(request: Request, form: Form) -> Response:
     verification_id, to = field(form, "verification_id"), field(form, "to")
     return await resend_and_show(
         request,
-        lambda: accounts.resend_sign_up_code(get_deps(request), verification_id),
+        lambda: accounts.resend_sign_up_code(
+            get_deps(request), verification_id, client_ip=client_ip(request)
+        ),
         partial(_sign_up_code, request, verification_id, to),
     )
 
@@ -192,7 +194,9 @@ async def challenge_resend(request: Request, challenge_id: str, form: Form) -> R
     verification_id = field(form, "verification_id")
     return await resend_and_show(
         request,
-        lambda: signin.resend_code(get_deps(request), challenge_id, verification_id),
+        lambda: signin.resend_code(
+            get_deps(request), challenge_id, verification_id, client_ip=client_ip(request)
+        ),
         partial(_challenge_code, request, challenge_id, verification_id),
     )
 
@@ -201,7 +205,10 @@ async def challenge_resend(request: Request, challenge_id: str, form: Form) -> R
 async def challenge_send(request: Request, challenge_id: str, form: Form) -> Response:
     try:
         sent = await signin.send_code(
-            get_deps(request), challenge_id, field(form, "security_info_id")
+            get_deps(request),
+            challenge_id,
+            field(form, "security_info_id"),
+            client_ip=client_ip(request),
         )
     except DomainError as error:
         return await _challenge_page(request, challenge_id, error_status(error), error=error)

@@ -12,7 +12,7 @@ from ua_parser import parse as parse_user_agent
 
 from secinfo.domain.errors import DomainError, StepUpRequired
 from secinfo.domain.model import InfoKind, Session
-from secinfo.http import get_deps, request_context
+from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import (
     account_security,
     activity,
@@ -252,7 +252,7 @@ async def replace_resend(request: Request, session: PageSession, form: Form) -> 
     return await resend_and_show(
         request,
         lambda: verification.resend_for_holder(
-            get_deps(request), session.account_id, verification_id
+            get_deps(request), session.account_id, verification_id, client_ip=client_ip(request)
         ),
         partial(_replace_code, request, session, verification_id),
         partial(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from secinfo.domain.errors import DomainError, InvalidInput
 from secinfo.domain.model import InfoKind
-from secinfo.http import get_deps, request_context
+from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import pending_changes, recovery
 from secinfo.web.pages import (
     Form,
@@ -99,7 +99,9 @@ async def recovery_resend(request: Request, recovery_id: str, form: Form) -> Res
     went out (the cool-down follows from the policy, not from the verification)."""
     verification_id = field(form, "verification_id")
     try:
-        answer = await recovery.resend_code(get_deps(request), recovery_id, verification_id)
+        answer = await recovery.resend_code(
+            get_deps(request), recovery_id, verification_id, client_ip=client_ip(request)
+        )
     except DomainError as error:
         return await render(
             request,
@@ -241,7 +243,10 @@ def _cancel_code_page(change_id: str, verification_id: str) -> dict[str, Any]:
 async def change_notice_send(request: Request, change_id: str, form: Form) -> Response:
     try:
         sent = await pending_changes.start_cancel_code(
-            get_deps(request), change_id, field(form, "security_info_id")
+            get_deps(request),
+            change_id,
+            field(form, "security_info_id"),
+            client_ip=client_ip(request),
         )
     except DomainError as error:
         return await _notice_page(request, change_id, error_status(error), error=error)
@@ -261,7 +266,9 @@ async def change_notice_resend(request: Request, change_id: str, form: Form) -> 
 
     return await resend_and_show(
         request,
-        lambda: pending_changes.resend_cancel_code(get_deps(request), change_id, verification_id),
+        lambda: pending_changes.resend_cancel_code(
+            get_deps(request), change_id, verification_id, client_ip=client_ip(request)
+        ),
         show,
     )
 

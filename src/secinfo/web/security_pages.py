@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from secinfo.domain.errors import DomainError, NotFound, StepUpRequired
 from secinfo.domain.model import MAX_LABEL_LENGTH, InfoKind, InfoState, SecurityInfo, Session
 from secinfo.domain.verification import Verification
-from secinfo.http import get_deps, request_context
+from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import (
     account_security,
     accounts,
@@ -136,7 +136,12 @@ async def _step_up_code(
 async def step_up_send(request: Request, session: PageSession, form: Form) -> Response:
     next_path = safe_next(field(form, "next"))
     try:
-        sent = await step_up.start(get_deps(request), session, field(form, "security_info_id"))
+        sent = await step_up.start(
+            get_deps(request),
+            session,
+            field(form, "security_info_id"),
+            client_ip=client_ip(request),
+        )
     except DomainError as error:
         items = await _items(request, session)
         return await render(
@@ -181,7 +186,7 @@ async def step_up_check(
 
 async def _resend(request: Request, session: Session, verification_id: str) -> Verification:
     return await verification.resend_for_holder(
-        get_deps(request), session.account_id, verification_id
+        get_deps(request), session.account_id, verification_id, client_ip=client_ip(request)
     )
 
 
@@ -351,7 +356,9 @@ async def add_resend(request: Request, item_id: str, form: Form) -> Response:
     if not await _holds(request, session, item_id):
         return await resend_and_show(
             request,
-            lambda: security_info.resend_add_by_flow(get_deps(request), item_id, verification_id),
+            lambda: security_info.resend_add_by_flow(
+                get_deps(request), item_id, verification_id, client_ip=client_ip(request)
+            ),
             partial(_add_code, request, None, item_id, verification_id),
         )
     assert session is not None
