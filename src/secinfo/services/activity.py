@@ -42,6 +42,32 @@ async def record(
     await webhooks.fan_out(deps, uow, event)
 
 
+async def record_item(
+    deps: Deps,
+    uow: UnitOfWork,
+    tag: EventTag,
+    context: RequestContext,
+    item: SecurityInfo,
+    *,
+    outcome: str = "success",
+    **details: Any,
+) -> None:
+    """An event about one item of security info, on its account: names the item (id,
+    kind and its label or masked value) the same way everywhere."""
+    await record(
+        deps,
+        uow,
+        item.account_id,
+        tag,
+        context,
+        outcome=outcome,
+        item_id=item.id,
+        kind=item.kind.value,
+        label=item.display_name,
+        **details,
+    )
+
+
 async def recent(
     deps: Deps, account_id: str, limit: int = 50, before: str | None = None
 ) -> list[ActivityEvent]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
-from datetime import datetime
 
 from secinfo.domain.codes import new_token, token_hash
-from secinfo.domain.errors import ForbiddenScope, InvalidApiKey, InvalidInput, NotFound
+from secinfo.domain.errors import ForbiddenScope, InvalidApiKey, NotFound
 from secinfo.domain.model import ApiKey, ApiKeyScope
 from secinfo.services.deps import Deps, new_id
+from secinfo.services.fresh_cache import FreshCache, clean_name, last_used_is_stale
 
 # last_used_at is written at most this often, not on every call.
 LAST_USED_RESOLUTION_SECONDS = 300
@@ -18,11 +17,8 @@ LAST_USED_RESOLUTION_SECONDS = 300
 # many seconds; one made through this process takes effect at once.
 CACHE_SECONDS = 10
 
-# Per unit-of-work factory (one per application, so one per database): key hash -> the
-# key and when it was read. Weak, so a dropped application takes its cache with it.
-_cache: weakref.WeakKeyDictionary[object, dict[str, tuple[ApiKey, datetime]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Key hash -> the key, per application.
+_cache: FreshCache[str, ApiKey] = FreshCache(CACHE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -35,9 +31,7 @@ async def create(
     deps: Deps, name: str, scope: ApiKeyScope = ApiKeyScope.VERIFICATION
 ) -> CreatedKey:
     """A new key: ``verification`` reaches the Verify API, ``admin`` the admin API."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise InvalidInput("Give the key a name of 1 to 100 characters.")
+    name = clean_name(name, "key")
     key = new_token("sik")
     api_key = ApiKey(
         id=new_id("key"),
@@ -67,21 +61,8 @@ async def revoke(deps: Deps, api_key_id: str) -> ApiKey:
             api_key.revoked_at = deps.clock.now()
             await uow.api_keys.update(api_key)
             await uow.commit()
-    _forget(deps, api_key.key_hash)
+    _cache.forget(deps, api_key.key_hash)
     return api_key
-
-
-def _cached_keys(deps: Deps) -> dict[str, tuple[ApiKey, datetime]] | None:
-    try:
-        return _cache.setdefault(deps.uow, {})
-    except TypeError:  # a factory that cannot be weakly referenced: no cache
-        return None
-
-
-def _forget(deps: Deps, key_hash: str) -> None:
-    cached = _cached_keys(deps)
-    if cached is not None:
-        cached.pop(key_hash, None)
 
 
 async def authenticate_scope(deps: Deps, key: str | None, scope: ApiKeyScope) -> ApiKey:
@@ -99,22 +80,17 @@ async def authenticate(deps: Deps, key: str | None) -> ApiKey:
         raise InvalidApiKey()
     now = deps.clock.now()
     key_hash = token_hash(key)
-    cached = _cached_keys(deps)
-    hit = cached.get(key_hash) if cached is not None else None
-    if hit is not None and 0 <= (now - hit[1]).total_seconds() < CACHE_SECONDS:
-        return hit[0]
+    hit = _cache.get(deps, key_hash, now)
+    if hit is not None:
+        return hit
     async with deps.uow() as uow:
         api_key = await uow.api_keys.get_by_hash(key_hash)
         if api_key is None or api_key.revoked_at is not None:
-            _forget(deps, key_hash)
+            _cache.forget(deps, key_hash)
             raise InvalidApiKey("That API key is not valid or has been revoked.")
-        last = api_key.last_used_at
-        if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        if last_used_is_stale(api_key.last_used_at, now, LAST_USED_RESOLUTION_SECONDS):
             api_key.last_used_at = now
             await uow.api_keys.update(api_key)
             await uow.commit()
-    if cached is not None:
-        if len(cached) > 1000:  # a bound, in case of very many keys
-            cached.clear()
-        cached[key_hash] = (api_key, now)
+    _cache.put(deps, key_hash, api_key, now)
     return api_key

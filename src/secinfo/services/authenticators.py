@@ -108,16 +108,13 @@ async def add_authenticator(
             secret=secret,
         )
         await uow.security_info.add(item)
-        await activity.record(
+        await activity.record_item(
             deps,
             uow,
-            session.account_id,
             EventTag.SECURITY_INFO_ADDED,
             context,
+            item,
             outcome="pending",
-            item_id=item.id,
-            kind=item.kind.value,
-            label=item.display_name,
         )
         uri = totp.otpauth_uri(secret, masked_account_name(items), deps.config.product_name)
         await uow.commit()
@@ -185,16 +182,7 @@ async def issue_recovery_code(
             await uow.security_info.update(item)
             tag, template = EventTag.RECOVERY_CODE_REPLACED, "recovery_code_replaced"
             notice = {}
-        await activity.record(
-            deps,
-            uow,
-            session.account_id,
-            tag,
-            context,
-            item_id=item.id,
-            kind=item.kind.value,
-            label=item.display_name,
-        )
+        await activity.record_item(deps, uow, tag, context, item)
         await notify_contacts(deps, uow, account, template, notice)
         await uow.commit()
     deps.outbox_wakeup()
@@ -266,15 +254,12 @@ async def prove(
     item.last_used_at = now
     await uow.security_info.update(item)
     if new_code is not None:
-        await activity.record(
+        await activity.record_item(
             deps,
             uow,
-            item.account_id,
             EventTag.RECOVERY_CODE_USED,
             context,
-            item_id=item.id,
-            kind=item.kind.value,
-            label=item.display_name,
+            item,
             purpose=purpose,
         )
         account = await uow.accounts.get(item.account_id)

@@ -197,15 +197,12 @@ async def register(
             last_step=new.sign_count,
         )
         await uow.security_info.add(item)
-        await activity.record(
+        await activity.record_item(
             deps,
             uow,
-            session.account_id,
             EventTag.SECURITY_INFO_ADDED,
             context,
-            item_id=item.id,
-            kind=item.kind.value,
-            label=item.display_name,
+            item,
         )
         await activate(deps, uow, item, context)
         await uow.commit()
@@ -317,16 +314,13 @@ async def _set_aside(
 ) -> None:
     item.state = InfoState.SUSPECT
     await uow.security_info.update(item)
-    await activity.record(
+    await activity.record_item(
         deps,
         uow,
-        account.id,
         EventTag.PASSKEY_SUSPECT,
         context,
+        item,
         outcome="counter_regressed",
-        item_id=item.id,
-        kind=item.kind.value,
-        label=item.display_name,
     )
     await notify_contacts(deps, uow, account, "passkey_suspect", {"passkey": item.display_name})
 
@@ -418,15 +412,12 @@ async def step_up(
             raise NotFound("This session ended; sign in again.")
         current.privileged_until = deps.clock.now() + deps.config.step_up_window
         await uow.sessions.update(current)
-        await activity.record(
+        await activity.record_item(
             deps,
             uow,
-            session.account_id,
             EventTag.STEP_UP_SUCCESS,
             context,
-            item_id=item.id,
-            kind=item.kind.value,
-            label=item.display_name,
+            item,
         )
         await uow.commit()
     session.privileged_until = current.privileged_until

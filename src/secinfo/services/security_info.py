@@ -364,15 +364,12 @@ async def remove(deps: Deps, session: Session, item_id: str, context: RequestCon
         item.state = InfoState.REMOVED
         item.removed_at = deps.clock.now()
         await uow.security_info.update(item)
-        await activity.record(
+        await activity.record_item(
             deps,
             uow,
-            session.account_id,
             EventTag.SECURITY_INFO_REMOVED,
             context,
-            item_id=item.id,
-            kind=item.kind.value,
-            label=item.display_name,
+            item,
         )
         if was_active:
             await notify_contacts(

@@ -98,15 +98,12 @@ async def check_held(
         if proof is not None:
             session.privileged_until = deps.clock.now() + deps.config.step_up_window
             await uow.sessions.update(session)
-            await activity.record(
+            await activity.record_item(
                 deps,
                 uow,
-                session.account_id,
                 EventTag.STEP_UP_SUCCESS,
                 context,
-                item_id=item.id,
-                kind=item.kind.value,
-                label=item.display_name,
+                item,
             )
         await uow.commit()
     if proof is None:

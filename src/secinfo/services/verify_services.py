@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import weakref
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -44,6 +43,7 @@ from secinfo.domain.verify_services import (
 from secinfo.ports import UnitOfWork
 from secinfo.services import verify_api
 from secinfo.services.deps import Deps
+from secinfo.services.fresh_cache import FreshCache, clean_name, last_used_is_stale
 from secinfo.services.verification import CheckOutcome, SendOptions
 
 # -- credentials ---------------------------------------------------------------------------
@@ -52,9 +52,7 @@ from secinfo.services.verification import CheckOutcome, SendOptions
 # revocation through this process takes effect at once (as for API keys).
 CACHE_SECONDS = 10
 LAST_USED_RESOLUTION_SECONDS = 300
-_cache: weakref.WeakKeyDictionary[object, dict[str, tuple[VerifyAccount, datetime]]] = (
-    weakref.WeakKeyDictionary()
-)
+_cache: FreshCache[str, VerifyAccount] = FreshCache(CACHE_SECONDS)
 
 
 def _token_hash(account_sid: str, token: str) -> str:
@@ -70,9 +68,7 @@ class CreatedCredentials:
 
 
 async def create_credentials(deps: Deps, name: str) -> CreatedCredentials:
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise InvalidInput("Give the credentials a name of 1 to 100 characters.")
+    name = clean_name(name, "credentials")
     sid = new_sid(ACCOUNT_PREFIX)
     token = secrets.token_hex(16)  # Twilio's auth tokens: 32 hex digits
     account = VerifyAccount(
@@ -98,17 +94,8 @@ async def revoke_credentials(deps: Deps, account_sid: str) -> VerifyAccount:
             account.revoked_at = deps.clock.now()
             await uow.verify_services.update_account(account)
             await uow.commit()
-    cached = _cached(deps)
-    if cached is not None:
-        cached.pop(account.token_hash, None)
+    _cache.forget(deps, account.token_hash)
     return account
-
-
-def _cached(deps: Deps) -> dict[str, tuple[VerifyAccount, datetime]] | None:
-    try:
-        return _cache.setdefault(deps.uow, {})
-    except TypeError:
-        return None
 
 
 async def authenticate(deps: Deps, account_sid: str | None, token: str | None) -> VerifyAccount:
@@ -117,25 +104,19 @@ async def authenticate(deps: Deps, account_sid: str | None, token: str | None) -
         raise InvalidApiKey("Authenticate with your Account SID and auth token.")
     now = deps.clock.now()
     key = _token_hash(account_sid, token)
-    cached = _cached(deps)
-    hit = cached.get(key) if cached is not None else None
-    if hit is not None and 0 <= (now - hit[1]).total_seconds() < CACHE_SECONDS:
-        return hit[0]
+    hit = _cache.get(deps, key, now)
+    if hit is not None:
+        return hit
     async with deps.uow() as uow:
         account = await uow.verify_services.account_by_hash(key)
         if account is None or account.revoked_at is not None or account.sid != account_sid:
-            if cached is not None:
-                cached.pop(key, None)
+            _cache.forget(deps, key)
             raise InvalidApiKey("Authenticate with your Account SID and auth token.")
-        last = account.last_used_at
-        if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        if last_used_is_stale(account.last_used_at, now, LAST_USED_RESOLUTION_SECONDS):
             account.last_used_at = now
             await uow.verify_services.update_account(account)
             await uow.commit()
-    if cached is not None:
-        if len(cached) > 1000:
-            cached.clear()
-        cached[key] = (account, now)
+    _cache.put(deps, key, account, now)
     return account
 
 
@@ -226,39 +207,24 @@ async def get_service(deps: Deps, account: VerifyAccount, service_sid: str) -> V
 # again (one transaction less per start and check). A change made through this process
 # applies at once; one made by another process within this many seconds.
 SERVICE_CACHE_SECONDS = 10
-_service_cache: weakref.WeakKeyDictionary[
-    object, dict[tuple[str, str], tuple[VerifyService, datetime]]
-] = weakref.WeakKeyDictionary()
-
-
-def _services_cached(deps: Deps) -> dict[tuple[str, str], tuple[VerifyService, datetime]] | None:
-    try:
-        return _service_cache.setdefault(deps.uow, {})
-    except TypeError:
-        return None
+_service_cache: FreshCache[tuple[str, str], VerifyService] = FreshCache(SERVICE_CACHE_SECONDS)
 
 
 def _forget_service(deps: Deps, account: VerifyAccount, service_sid: str) -> None:
-    cached = _services_cached(deps)
-    if cached is not None:
-        cached.pop((account.sid, service_sid), None)
+    _service_cache.forget(deps, (account.sid, service_sid))
 
 
 async def _service_for_verifications(
     deps: Deps, account: VerifyAccount, service_sid: str
 ) -> VerifyService:
     """The account's service (else 20404), from the short cache when it is fresh."""
-    cached = _services_cached(deps)
     key = (account.sid, service_sid)
     now = deps.clock.now()
-    hit = cached.get(key) if cached is not None else None
-    if hit is not None and 0 <= (now - hit[1]).total_seconds() < SERVICE_CACHE_SECONDS:
-        return hit[0]
+    hit = _service_cache.get(deps, key, now)
+    if hit is not None:
+        return hit
     service = await get_service(deps, account, service_sid)
-    if cached is not None:
-        if len(cached) > 1000:  # a bound, in case of very many services
-            cached.clear()
-        cached[key] = (service, now)
+    _service_cache.put(deps, key, service, now)
     return service
 
 
