@@ -1,14 +1,18 @@
 """What every HTTP front end (``api/``, ``web/``, ``twilio/``) shares: the app's services
-for a request, and who is calling from where. Front ends import this, never each other.
+for a request, who is calling from where, the one table from domain errors to HTTP
+status, and the personal-data export as a download. Front ends import this, never each
+other.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 
 from secinfo.bootstrap import App
+from secinfo.domain import errors
 from secinfo.domain.model import RequestContext
 from secinfo.services.deps import Deps
 
@@ -51,3 +55,54 @@ async def _deps_dependency(request: Request) -> Deps:
 
 
 DepsDep = Annotated[Deps, Depends(_deps_dependency)]
+
+
+# -- errors: one table from a domain error to its HTTP status ------------------------------
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.Unauthenticated: 401,
+    errors.InvalidCredentials: 401,
+    errors.InvalidApiKey: 401,
+    errors.ForbiddenScope: 403,
+    errors.AccountNotVerified: 403,
+    errors.StepUpRequired: 403,
+    errors.Conflict: 409,
+    errors.NotVerifiedYet: 409,
+    errors.CodeNotSupported: 409,
+    errors.VerificationNotPending: 409,
+    errors.MaxSendAttemptsReached: 429,
+    errors.ResendCooldown: 429,
+    errors.InvalidCode: 400,
+    errors.TooManyRequests: 429,
+    errors.RateLimiterUnavailable: 503,
+    errors.Overloaded: 503,
+    errors.PasswordResetRequired: 403,
+    errors.ReconfirmRequired: 403,
+    errors.RecoveryProofMissing: 403,
+    errors.PasskeyRefused: 400,
+    errors.PasskeysUnavailable: 503,
+    errors.PasskeyChallengeUsed: 409,
+    errors.PasskeyUnknown: 401,
+    errors.PasskeyCounterRegressed: 403,
+    errors.PasskeySuspect: 403,
+}
+
+
+def status_for(error: errors.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def export_response(document: dict[str, Any]) -> JSONResponse:
+    """The personal-data export as a file download (pages, the holder's and the admin API)."""
+    filename = f"secinfo-export-{document['account']['id']}.json"
+    return JSONResponse(
+        document,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from secinfo.api.data_rights import ExportOut, export_response
+from secinfo.api.data_rights import ExportOut
 from secinfo.api.dependencies import AdminKeyDep, DepsDep
+from secinfo.http import export_response
 from secinfo.services import data_rights
 
 # Descriptions only: the one error schema is added by ``api.openapi``.

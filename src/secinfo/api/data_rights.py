@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from secinfo.api.dependencies import ContextDep, DepsDep, SessionDep
 from secinfo.api.schemas import Body
+from secinfo.http import export_response
 from secinfo.services import data_rights
 
 router = APIRouter(prefix="/v1")
@@ -50,18 +51,6 @@ class ClosureOut(BaseModel):
     closed_at: datetime
     erase_at: datetime = Field(
         ..., description="When the personal data is erased; signing in before cancels it."
-    )
-
-
-def export_response(document: dict[str, Any]) -> JSONResponse:
-    """The export as a file download."""
-    filename = f"secinfo-export-{document['account']['id']}.json"
-    return JSONResponse(
-        document,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
     )
 
 

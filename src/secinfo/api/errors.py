@@ -1,4 +1,5 @@
-"""One table from domain error codes to HTTP status, and the ``{"error": {...}}`` body."""
+"""The ``{"error": {...}}`` body for every error, with the HTTP status from the one table
+in :mod:`secinfo.http`."""
 
 from __future__ import annotations
 
@@ -12,45 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secinfo.domain import errors
+from secinfo.http import status_for
 
 log = structlog.get_logger("secinfo.api")
-
-STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
-    errors.InvalidInput: 422,
-    errors.NotFound: 404,
-    errors.Unauthenticated: 401,
-    errors.InvalidCredentials: 401,
-    errors.InvalidApiKey: 401,
-    errors.ForbiddenScope: 403,
-    errors.AccountNotVerified: 403,
-    errors.StepUpRequired: 403,
-    errors.Conflict: 409,
-    errors.NotVerifiedYet: 409,
-    errors.CodeNotSupported: 409,
-    errors.VerificationNotPending: 409,
-    errors.MaxSendAttemptsReached: 429,
-    errors.ResendCooldown: 429,
-    errors.InvalidCode: 400,
-    errors.TooManyRequests: 429,
-    errors.RateLimiterUnavailable: 503,
-    errors.Overloaded: 503,
-    errors.PasswordResetRequired: 403,
-    errors.ReconfirmRequired: 403,
-    errors.RecoveryProofMissing: 403,
-    errors.PasskeyRefused: 400,
-    errors.PasskeysUnavailable: 503,
-    errors.PasskeyChallengeUsed: 409,
-    errors.PasskeyUnknown: 401,
-    errors.PasskeyCounterRegressed: 403,
-    errors.PasskeySuspect: 403,
-}
-
-
-def status_for(error: errors.DomainError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400
 
 
 def error_response(

@@ -9,9 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from secinfo.api.data_rights import export_response
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, StepUpRequired
+from secinfo.http import export_response, get_deps, request_context
 from secinfo.services import data_rights
 from secinfo.web.pages import (
     Form,

@@ -29,7 +29,7 @@ from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
 from secinfo.domain.model import Session
 from secinfo.domain.passkeys import authenticator_name, rp_id_problem
 from secinfo.domain.verification import Verification
-from secinfo.http import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps
+from secinfo.http import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps, status_for
 from secinfo.services import accounts, pending_changes
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import ServiceConfig
@@ -440,6 +440,4 @@ async def render(
 
 
 def error_status(error: DomainError) -> int:
-    from secinfo.api.errors import status_for
-
     return status_for(error)

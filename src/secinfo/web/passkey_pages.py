@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from secinfo.api.dependencies import get_deps, request_context
 from secinfo.domain.errors import DomainError, InvalidInput, StepUpRequired
+from secinfo.http import get_deps, request_context
 from secinfo.services import passkeys, recovery, signin
 from secinfo.web.pages import (
     PageSession,
