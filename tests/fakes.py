@@ -45,7 +45,7 @@ from secinfo.domain.model import (
 )
 from secinfo.domain.verification import Status, Verification
 from secinfo.domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from secinfo.ports import ErasurePlan, HeldData, MessageRecord, RateLimiter
+from secinfo.ports import ErasurePlan, HeldData, MessageRecord, OperatorRecord, RateLimiter
 from secinfo.services import accounts
 from secinfo.services import signin as signin
 from secinfo.services import step_up as step_up_service
@@ -192,6 +192,7 @@ class FakeStore:
     billing: dict[str, BillingProfile] = field(default_factory=dict)
     prefix_blocks: dict[str, PrefixBlock] = field(default_factory=dict)
     webhooks: dict[str, WebhookEndpoint] = field(default_factory=dict)
+    operators: dict[str, OperatorRecord] = field(default_factory=dict)
     commits: int = 0
     next_prefix_block_id: int = 1
     locks: RowLocks = field(default_factory=RowLocks, repr=False, compare=False)
@@ -872,6 +873,37 @@ class SqlOnlyVerifyServices:
         raise NotImplementedError(f"verify_services.{name}: use the SQL unit of work")
 
 
+class FakeOperators:
+    def __init__(self, table: _Table[OperatorRecord]) -> None:
+        self.table = table
+
+    async def add(self, account_id: str, now: datetime) -> bool:
+        if self.table.get(account_id) is not None:
+            return False
+        self.table.insert(account_id, OperatorRecord(account_id, now))
+        return True
+
+    async def remove(self, account_id: str) -> bool:
+        if self.table.get(account_id) is None:
+            return False
+        self.table.delete(account_id)
+        return True
+
+    async def get(self, account_id: str) -> OperatorRecord | None:
+        return self.table.get(account_id)
+
+    async def list(self) -> list[OperatorRecord]:
+        return sorted(self.table.rows(), key=lambda record: record.created_at)
+
+
+class SqlOnlyOutboxLog:
+    """The operators' outbox queries have no fake: the delivery-log pages are tested on
+    SQLite and PostgreSQL (tests/integration/test_admin_pages.py)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"outbox_log.{name}: use the SQL unit of work")
+
+
 class FakePersonalData:
     """The personal-data store over the other fake tables: enough for the services'
     rules (closing, reopening, claiming an erasure); the SQL one is tested for what an
@@ -885,6 +917,7 @@ class FakePersonalData:
         account = await uow.accounts.get(account_id)
         if account is None:
             return None
+        operator = await uow.operators.get(account_id)
         items = [i for i in uow.security_info.table.rows() if i.account_id == account_id]
         keys = {contact_key(item.value) for item in items if item.channel is not None}
         found = [
@@ -924,6 +957,7 @@ class FakePersonalData:
             messages=messages,
             billing=None,
             recoveries=[r for r in uow.recoveries.table.rows() if r.account_id == account_id],
+            operator_since=(operator.created_at if operator else None),
         )
 
     async def held_by_others(self, account_id: str, values: set[str]) -> set[str]:
@@ -990,6 +1024,7 @@ class FakePersonalData:
         for session in list(uow.sessions.table.rows()):
             if session.account_id == plan.account_id:
                 uow.sessions.table.delete(session.id)
+        await uow.operators.remove(plan.account_id)
         return {"security_info": count}
 
 
@@ -1051,6 +1086,8 @@ class FakeUnitOfWork:
             self._table("prefix_blocks", store.prefix_blocks), store
         )
         self.webhooks = FakeWebhooks(self._table("webhooks", store.webhooks), self.outbox.table)
+        self.operators = FakeOperators(self._table("operators", store.operators))
+        self.outbox_log = SqlOnlyOutboxLog()
         self.personal_data = FakePersonalData(self)
         return self
 

@@ -15,6 +15,7 @@ from secinfo.bootstrap import App, build
 from secinfo.cli_accounts import accounts_cli
 from secinfo.cli_common import console, settings_or_exit, with_app
 from secinfo.cli_fraud import fraud_cli
+from secinfo.cli_operator import operator_cli
 from secinfo.cli_outbox import outbox_cli
 from secinfo.cli_twilio import twilio_cli
 from secinfo.cli_webhooks import webhooks_cli
@@ -30,6 +31,7 @@ cli.add_typer(fraud_cli, name="fraud")
 cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(twilio_cli, name="twilio-credentials")
+cli.add_typer(operator_cli, name="operator")
 # The shared helpers, under the short names the commands here use.
 _settings = settings_or_exit
 _with_app = with_app

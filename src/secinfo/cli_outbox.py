@@ -13,7 +13,7 @@ from rich.table import Table
 
 from secinfo.adapters.sql.outbox_admin import FINAL, SqlOutboxAdmin
 from secinfo.cli_common import settings_or_exit, with_app
-from secinfo.domain.contacts import Channel, mask
+from secinfo.domain.contacts import masked_destination
 
 outbox_cli = typer.Typer(
     help="The delivery outbox: list, show, retry, purge.", no_args_is_help=True
@@ -33,13 +33,7 @@ def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
 
-def _masked(channel: str, destination: str) -> str:
-    if channel == Channel.WEBHOOK.value:
-        return destination  # a webhook endpoint's id: nobody's contact
-    try:
-        return mask(Channel(channel), destination)
-    except ValueError:
-        return "…"
+_masked = masked_destination
 
 
 def _age(text: str) -> timedelta:

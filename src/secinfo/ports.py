@@ -334,6 +334,83 @@ class WebhookEndpointRepository(Protocol):
 
 
 @dataclass(frozen=True)
+class OperatorRecord:
+    """An account that may use the operator pages, and since when."""
+
+    account_id: str
+    created_at: datetime
+
+
+class OperatorRepository(Protocol):
+    async def add(self, account_id: str, now: datetime) -> bool:
+        """Make the account an operator; False when it is one already."""
+        ...
+
+    async def remove(self, account_id: str) -> bool:
+        """False when the account was not an operator."""
+        ...
+
+    async def get(self, account_id: str) -> OperatorRecord | None: ...
+    async def list(self) -> list[OperatorRecord]:
+        """Oldest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """An outbox message as operators see it: everything but its body (only whether
+    the body is sealed, wiped, empty or plain)."""
+
+    id: str
+    channel: str
+    destination: str
+    template: str
+    locale: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    provider_message_id: str | None
+    verification_id: str | None
+    carries_secret: bool
+    worker_id: str | None
+    lease_until: datetime | None
+    expires_at: datetime | None
+    subject: str
+    body_state: str
+
+
+NO_SUCH_MESSAGE = "no such message"  # RetryResult.refused's reason for an unknown id
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    requeued: list[str]
+    refused: dict[str, str]  # message id -> why not
+
+
+class OutboxLog(Protocol):
+    """Operators' view of the outbox, in the unit of work's transaction."""
+
+    async def list_messages(
+        self, *, status: str | None = None, channel: str | None = None, limit: int = 50
+    ) -> list[MessageSummary]:
+        """Newest first."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """How many messages are in each status."""
+        ...
+
+    async def retry(self, message_ids: list[str], now: datetime) -> RetryResult:
+        """Queue dead or failed messages again now, with a fresh attempt budget; a
+        message whose code was wiped cannot be sent again."""
+        ...
+
+
+@dataclass(frozen=True)
 class MessageRecord:
     """A message sent (or queued) to the person, as an export shows it: never its body."""
 
@@ -371,6 +448,7 @@ class HeldData:
     messages: list[MessageRecord]  # oldest first
     billing: dict[str, object] | None
     recoveries: list[Recovery]
+    operator_since: datetime | None = None  # may use the operator pages since
 
 
 @dataclass(frozen=True)
@@ -453,6 +531,10 @@ class UnitOfWork(Protocol):
     def verify_services(self) -> VerifyServiceRepository: ...
     @property
     def personal_data(self) -> PersonalDataStore: ...
+    @property
+    def operators(self) -> OperatorRepository: ...
+    @property
+    def outbox_log(self) -> OutboxLog: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

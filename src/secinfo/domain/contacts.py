@@ -167,3 +167,14 @@ def mask_phone(phone: str) -> str:
 
 def mask(channel: Channel | str, value: str) -> str:
     return mask_email(value) if Channel(channel) is Channel.EMAIL else mask_phone(value)
+
+
+def masked_destination(channel: str, destination: str) -> str:
+    """Where an outbox message goes, as operators see it: a contact masked; a webhook's
+    destination is its endpoint's id, nobody's contact."""
+    if channel == Channel.WEBHOOK.value:
+        return destination
+    try:
+        return mask(Channel(channel), destination)
+    except ValueError:
+        return "…"

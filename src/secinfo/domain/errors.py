@@ -341,3 +341,38 @@ class PrefixPaused(DestinationNotAllowed):
 class ChannelNotOffered(InvalidInput):
     code = "channel_not_offered"
     default_message = "Codes are sent by 'sms' or 'email' only."
+
+
+# -- operators and the operator pages (/admin) -------------------------------------------------
+class NotAnOperator(NotFound):
+    """Not an operator account: the operator pages answer as if they did not exist."""
+
+    code = "not_found"
+    default_message = "There is no page at this address."
+
+
+class NoVerifiedAccount(NotFound):
+    code = "account_not_found"
+    default_message = (
+        "No account signs in with that name. Check the spelling (an email address or a "
+        "phone number in international form, like +14155550100); an account whose "
+        "sign-up code was never entered has no verified sign-in name yet: finish the "
+        "sign-up first."
+    )
+
+
+class AccountNotActive(Conflict):
+    code = "account_not_active"
+    default_message = "That account is not active, so it cannot be an operator."
+
+
+class OperatorStepUpRequired(StepUpRequired):
+    default_message = (
+        "The operator pages need a verification within the last 10 minutes: enter a "
+        "code (or use a passkey) again."
+    )
+
+
+class MessageNotRetryable(Conflict):
+    code = "message_not_retryable"
+    default_message = "Only a dead or failed message can be sent again."

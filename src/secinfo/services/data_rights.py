@@ -46,6 +46,7 @@ def export_document(held: HeldData, now: datetime) -> dict[str, Any]:
         "account": {
             "id": account.id,
             "status": account.status.value,
+            "operator_since": _moment(held.operator_since),
             "locale": account.locale,
             "created_at": _moment(account.created_at),
             "last_sign_in_at": _moment(account.last_sign_in_at),

@@ -19,6 +19,7 @@ from secinfo.web.pages import (
     is_page_path,
     redirect,
     render,
+    step_up_redirect,
     with_next,
 )
 
@@ -35,6 +36,7 @@ def install(app: FastAPI, *, development: bool) -> None:
     """Mount the pages, their stylesheet and (in development) the mailbox page."""
     from secinfo.web import (
         account_pages,
+        admin_pages,
         authenticator_pages,
         changes_pages,
         data_pages,
@@ -51,6 +53,7 @@ def install(app: FastAPI, *, development: bool) -> None:
     app.include_router(security_pages.router)
     app.include_router(changes_pages.router)
     app.include_router(recovery_pages.router)
+    app.include_router(admin_pages.router)
     if development:
         app.include_router(mailbox_page.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -71,6 +74,10 @@ def install(app: FastAPI, *, development: bool) -> None:
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_: Request, error: SignInRequired) -> Response:
         return redirect(with_next("/sign-in", error.next_path))
+
+    @app.exception_handler(admin_pages.OperatorStepUp)
+    async def operator_step_up(_: Request, error: admin_pages.OperatorStepUp) -> Response:
+        return step_up_redirect(error.next_path)
 
     _install_error_pages(app)
 

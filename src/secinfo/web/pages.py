@@ -84,6 +84,18 @@ NOTICES = {
     "closure_canceled": (
         "Welcome back: you signed in, so your account stays open and nothing will be erased."
     ),
+    # The operator pages (/admin)
+    "admin_retried": "The message is queued again; a worker sends it shortly.",
+    "admin_unblocked": "The block is lifted: codes go to numbers with that prefix again.",
+    "admin_redelivered": "The delivery is queued again, with the same webhook-id.",
+    "admin_key_revoked": "The API key is revoked: calls with it are refused from now on.",
+    "admin_locked": "The account is locked: it cannot sign in or recover until unlocked.",
+    "admin_unlocked": "The account is unlocked: it can sign in again.",
+    "admin_sessions_revoked": "Every session of the account is signed out.",
+    "admin_change_canceled": "The pending change is canceled; the holder's contacts are told.",
+    "admin_reset_required": (
+        "The account must reset its password before it signs in again; its sessions ended."
+    ),
 }
 
 

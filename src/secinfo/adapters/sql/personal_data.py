@@ -25,6 +25,7 @@ from secinfo.adapters.sql.tables import (
     dev_mailbox,
     devices,
     known_networks,
+    operators,
     outbox,
     passkey_challenges,
     pending_changes,
@@ -245,6 +246,9 @@ class SqlPersonalData:
             messages=[message for message, _ in messages],
             billing=json.loads(billing_row.profile) if billing_row else None,
             recoveries=found_recoveries,
+            operator_since=await connection.scalar(
+                sa.select(operators.c.created_at).where(operators.c.account_id == account_id)
+            ),
         )
 
     async def held_by_others(self, account_id: str, values: set[str]) -> set[str]:
@@ -436,6 +440,7 @@ class SqlPersonalData:
             recoveries,
             billing_profiles,
             passkey_challenges,
+            operators,  # an erased account is nobody's: it operates nothing
         ):
             result = await connection.execute(
                 table.delete().where(table.c.account_id == account_id)

@@ -171,6 +171,14 @@ api_keys = sa.Table(
     sa.Column("scope", sa.String(16), nullable=False, server_default="verification"),
 )
 
+# Accounts that may use the operator pages (/admin): ``secinfo operator create`` adds one.
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 outbox = sa.Table(
     "outbox",
     metadata,

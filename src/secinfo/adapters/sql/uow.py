@@ -18,6 +18,8 @@ from secinfo.adapters.sql.flow_repositories import (
     SqlPrefixBlocks,
     SqlRecoveries,
 )
+from secinfo.adapters.sql.operators import SqlOperators
+from secinfo.adapters.sql.outbox_admin import SqlOutboxLog
 from secinfo.adapters.sql.personal_data import SqlPersonalData
 from secinfo.adapters.sql.repositories import (
     SqlAccounts,
@@ -51,6 +53,8 @@ class SqlUnitOfWork:
     webhooks: SqlWebhookEndpoints
     verify_services: SqlVerifyServices
     personal_data: SqlPersonalData
+    operators: SqlOperators
+    outbox_log: SqlOutboxLog
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -80,6 +84,8 @@ class SqlUnitOfWork:
         self.webhooks = SqlWebhookEndpoints(connection, self._box)
         self.verify_services = SqlVerifyServices(connection)
         self.personal_data = SqlPersonalData(connection)
+        self.operators = SqlOperators(connection)
+        self.outbox_log = SqlOutboxLog(connection)
         return self
 
     async def __aexit__(
