@@ -173,9 +173,10 @@ class Scripted:
 class SmsEndpoint:
     """A local HTTP server: records requests, answers from a script (then 201)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.calls: list[HttpCall] = []
         self.script: list[Scripted] = []
+        self.delay = delay  # of every answer not scripted
         self.lock = threading.Lock()
         endpoint = self
 
@@ -185,12 +186,19 @@ class SmsEndpoint:
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing arrived
+                    self.close_connection = True
+                    return
                 with endpoint.lock:
                     endpoint.calls.append(
                         HttpCall(self.command, self.path, dict(self.headers.items()), body)
                     )
                     number = len(endpoint.calls)
-                    answer = endpoint.script.pop(0) if endpoint.script else Scripted()
+                    answer = (
+                        endpoint.script.pop(0)
+                        if endpoint.script
+                        else Scripted(delay=endpoint.delay)
+                    )
                 if answer.delay:
                     time.sleep(answer.delay)
                 payload = answer.payload
@@ -227,6 +235,10 @@ class SmsEndpoint:
     def count(self) -> int:
         with self.lock:
             return len(self.calls)
+
+    def all(self) -> list[HttpCall]:
+        with self.lock:
+            return list(self.calls)
 
 
 # -- the outbox ----------------------------------------------------------------------------

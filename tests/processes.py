@@ -4,6 +4,7 @@ output on a thread, and ``Worker``, a ``secinfo worker`` sending to a test SMTP 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,6 +83,14 @@ class Worker(SecinfoProcess):
 
     def wait_ready(self) -> None:
         wait_until(lambda: "delivering" in self.output, 30, f"worker start: {self.output}")
+
+    @property
+    def worker_id(self) -> str:
+        """The id it claims with (from its start line)."""
+        self.wait_ready()
+        found = re.search(r"worker (\S+) delivering", self.output)
+        assert found, self.output
+        return found[1]
 
 
 @pytest.fixture

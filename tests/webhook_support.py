@@ -40,6 +40,7 @@ class Inbox:
     delay: float = 0.0
     received: list[Delivered] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cut_off: int = 0  # requests whose body never came whole: not received
 
     def answer(self, payload: dict[str, Any]) -> int:
         return self.status(payload) if callable(self.status) else self.status
@@ -73,7 +74,14 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length).decode()
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # The sender went away mid-request (a worker killed between writing
+                    # the headers and the body): like any HTTP server, hand nothing on.
+                    inbox.cut_off += 1
+                    self.close_connection = True
+                    return
+                body = raw.decode()
                 if inbox.delay:
                     time.sleep(inbox.delay)
                 try:

@@ -588,12 +588,29 @@ class MessageSender(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a claimed message: the worker and the attempt its claim started. An
+    outcome is recorded only while that claim still holds the message, so a send that
+    outlived its lease (another worker took the message over) is not recorded twice."""
+
+    worker_id: str
+    attempt: int
+
+
 class OutboxQueue(Protocol):
     """The delivery side of the outbox, used by workers."""
 
     async def claim_due(
         self, now: datetime, limit: int, lease_seconds: float, worker_id: str
     ) -> list[OutgoingMessage]: ...
+    async def extend_leases(
+        self, message_ids: list[str], worker_id: str, lease_until: datetime
+    ) -> int:
+        """The heartbeat: renew the lease of those messages that ``worker_id`` still
+        holds (still ``sending``); return how many were renewed."""
+        ...
+
     async def mark_sent(
         self,
         message_id: str,
@@ -601,6 +618,7 @@ class OutboxQueue(Protocol):
         provider_message_id: str,
         *,
         started_at: datetime | None = None,
+        holder: Holder | None = None,
     ) -> None:
         """Final: record the attempt, end the lease, wipe a body that carried a code."""
         ...
@@ -613,11 +631,16 @@ class OutboxQueue(Protocol):
         retry_at: datetime | None,
         *,
         started_at: datetime | None = None,
+        holder: Holder | None = None,
     ) -> None:
         """Record the failed attempt; retry at ``retry_at``, or ``dead`` when it is None."""
         ...
 
-    async def mark_expired(self, message_id: str, now: datetime) -> None: ...
-    async def release(self, message_ids: list[str], now: datetime) -> None:
+    async def mark_expired(
+        self, message_id: str, now: datetime, *, holder: Holder | None = None
+    ) -> None: ...
+    async def release(
+        self, message_ids: list[str], now: datetime, *, worker_id: str | None = None
+    ) -> None:
         """Give back claimed messages that were not attempted (a worker stopping)."""
         ...

@@ -1,10 +1,14 @@
 """Outbox delivery: claim due messages, send them, record what happened.
 
 Delivery is at-least-once: a worker that dies between sending and recording leaves the
-message to be sent again once its lease runs out. A claimed batch is sent with bounded
-concurrency; a message is only started while its lease still covers a whole send
-(``send_timeout``), so a slow batch never overlaps another worker's claim of the same
-rows. A stopping worker finishes the sends in flight and gives the rest back.
+message to be sent again once its lease runs out. Leases are short (15 s by default) and
+a heartbeat renews them while the worker still holds the messages, so a dead worker's
+messages move to another within seconds, and a send slower than the lease is never taken
+over by a second worker. An outcome is only recorded by the worker that holds the claim
+(its id and attempt), so a send that did outlive its lease is not recorded twice.
+
+A claimed batch is sent with bounded concurrency; a send only starts while the heartbeat
+keeps the lease. A stopping worker finishes the sends in flight and gives the rest back.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import structlog
 from secinfo import metrics
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import OutgoingMessage
-from secinfo.ports import Clock, DeliveryError, MessageSender, OutboxQueue
+from secinfo.ports import Clock, DeliveryError, Holder, MessageSender, OutboxQueue
 
 log = structlog.get_logger("secinfo.worker")
 
@@ -61,11 +65,17 @@ class Deliverer:
     # A channel's own retry budget, where it differs (webhooks retry for hours).
     retries: dict[Channel, RetryPolicy] = field(default_factory=dict)
     batch_size: int = 50
-    lease_seconds: float = 120.0
+    lease_seconds: float = 15.0
     send_timeout: float = 60.0
     concurrency: int = 10
     worker_id: str = field(default_factory=lambda: new_worker_id())
     stopping: bool = False
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often the leases of held messages are renewed: three times a lease, so one
+        late or failed renewal still leaves a third of the lease."""
+        return self.lease_seconds / 3
 
     async def deliver_due(self) -> int:
         """Deliver one batch; return how many messages were claimed."""
@@ -77,29 +87,65 @@ class Deliverer:
         )
         if not messages:
             return 0
-        # The last moment a send may start and still end inside the lease.
-        start_by = claimed_at + self.lease_seconds - self.send_timeout
+        lease = _Lease(held={message.id for message in messages})
+        lease.renewed(claimed_at, self.lease_seconds)
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(lease))
         slots = asyncio.Semaphore(self.concurrency)
         given_back: list[str] = []
 
         async def one(message: OutgoingMessage) -> None:
             async with slots:
-                if self.stopping or time.monotonic() > start_by:
+                # A send starts only while the lease has at least one heartbeat left: if
+                # renewals fail, another worker may soon take the message over.
+                if self.stopping or time.monotonic() > lease.until - self.heartbeat_seconds:
                     given_back.append(message.id)
+                    lease.held.discard(message.id)
                     return
-                await self.deliver(message)
+                try:
+                    await self.deliver(message)
+                finally:
+                    lease.held.discard(message.id)
 
-        await asyncio.gather(*(one(message) for message in messages))
+        try:
+            await asyncio.gather(*(one(message) for message in messages))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         if given_back:
-            await self.queue.release(given_back, self.clock.now())
+            await self.queue.release(given_back, self.clock.now(), worker_id=self.worker_id)
             log.info("delivery.released", count=len(given_back), worker_id=self.worker_id)
         return len(messages)
+
+    async def _heartbeat(self, lease: _Lease) -> None:
+        """Renew the lease of the messages this worker still holds, until cancelled."""
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            held = sorted(lease.held)
+            if not held:
+                continue
+            began = time.monotonic()
+            until = self.clock.now() + timedelta(seconds=self.lease_seconds)
+            try:
+                renewed = await self.queue.extend_leases(held, self.worker_id, until)
+            except Exception as error:  # the database away: sends in flight go on
+                log.warning(
+                    "delivery.heartbeat_failed",
+                    worker_id=self.worker_id,
+                    held=len(held),
+                    error=type(error).__name__,
+                )
+                continue
+            lease.renewed(began, self.lease_seconds)
+            if renewed < len(held):
+                # Ended meanwhile (recorded by a send that just finished), or taken over.
+                log.debug("delivery.lease_renewed", held=len(held), renewed=renewed)
 
     async def deliver(self, message: OutgoingMessage) -> None:
         started = self.clock.now()
         channel = message.channel.value
         if message.expires_at is not None and started >= message.expires_at:
-            await self.queue.mark_expired(message.id, started)
+            await self.queue.mark_expired(message.id, started, holder=self._holder(message))
             metrics.MESSAGES.labels(channel, "expired").inc()
             log.info("message.expired", message_id=message.id, channel=channel)
             return
@@ -123,7 +169,13 @@ class Deliverer:
             return
         finally:
             metrics.SEND_SECONDS.labels(channel).observe(time.monotonic() - began)
-        await self.queue.mark_sent(message.id, self.clock.now(), provider_id, started_at=started)
+        await self.queue.mark_sent(
+            message.id,
+            self.clock.now(),
+            provider_id,
+            started_at=started,
+            holder=self._holder(message),
+        )
         metrics.MESSAGES.labels(channel, "sent").inc()
         log.debug(
             "message.sent",
@@ -139,7 +191,9 @@ class Deliverer:
         now = self.clock.now()
         policy = self.retries.get(message.channel, self.retry)
         retry_at = policy.retry_at(now, message.attempts, permanent=permanent)
-        await self.queue.mark_failed(message.id, now, error, retry_at, started_at=started)
+        await self.queue.mark_failed(
+            message.id, now, error, retry_at, started_at=started, holder=self._holder(message)
+        )
         outcome = "failed" if retry_at else "dead"
         metrics.MESSAGES.labels(message.channel.value, outcome).inc()
         log.warning(
@@ -151,6 +205,21 @@ class Deliverer:
             retry_at=retry_at.isoformat() if retry_at else None,
             error=error,
         )
+
+    def _holder(self, message: OutgoingMessage) -> Holder:
+        return Holder(self.worker_id, message.attempts)
+
+
+@dataclass
+class _Lease:
+    """A claimed batch: the messages still held, and until when (monotonic) the lease is
+    surely ours (the last renewal's start plus the lease)."""
+
+    held: set[str]
+    until: float = 0.0
+
+    def renewed(self, at: float, lease_seconds: float) -> None:
+        self.until = at + lease_seconds
 
 
 class DeliveryLoop:

@@ -66,6 +66,10 @@ async def test_twilio_style_form_post_with_basic_auth(
         assert form["From"] == "+15005550006"
         assert form["Body"].endswith(f"@accounts.example.com #{CODE}")
         assert sms_segments(form["Body"]) == 1
+        # The outbox id, for a gateway to drop a repeat (the form keeps Twilio's shape).
+        assert call.headers["Idempotency-Key"] == message_id
+        assert call.headers["I-Twilio-Idempotency-Token"] == message_id
+        assert set(form) == {"To", "From", "Body"}
 
         [row] = await outbox_rows(app)
         assert row.status == "sent"
@@ -211,3 +215,23 @@ async def test_the_default_webhook_body_carries_the_idempotency_id(
         bodies = [json.loads(call.body) for call in endpoint.calls]
         assert [body["id"] for body in bodies] == [message_id, message_id]
         assert all(body["to"] == PHONE for body in bodies)
+        assert [call.headers["Idempotency-Key"] for call in endpoint.calls] == [message_id] * 2
+
+
+async def test_a_webhook_body_without_the_id_still_sends_it_in_a_header(
+    database_url: str, tmp_path: Path, endpoint: SmsEndpoint
+) -> None:
+    """A gateway with a fixed body shape still gets the idempotency id."""
+    settings = {
+        "sms_provider": "webhook",
+        "sms_webhook_url": f"{endpoint.url}/send",
+        "sms_webhook_headers": {"X-Api-Key": "hook-key"},
+        "sms_webhook_body": json.dumps({"number": "{to}", "text": "{body}"}),
+    }
+    async with delivery_app(database_url, tmp_path, **settings) as app:
+        [message_id] = await queue_messages(app, Channel.SMS, [PHONE])
+        await deliver_all(app)
+        [call] = endpoint.calls
+        assert set(json.loads(call.body)) == {"number", "text"}
+        assert call.headers["Idempotency-Key"] == message_id
+        assert call.headers["X-Api-Key"] == "hook-key"

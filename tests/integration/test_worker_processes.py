@@ -1,11 +1,16 @@
-"""``secinfo worker`` as real processes on PostgreSQL, sending to a real SMTP server:
-killed mid-batch, stopped with SIGTERM, and two of them sharing 1,000 messages."""
+"""``secinfo worker`` as real processes on PostgreSQL, sending to a real SMTP server and
+a local SMS gateway: killed mid-batch (another worker sends its messages within seconds,
+each carrying its idempotency id), a send slower than the lease (the heartbeat keeps it),
+stopped with SIGTERM, and two of them sharing 1,000 messages."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ import pytest
 from secinfo.adapters.clock import SystemClock
 from secinfo.domain.contacts import Channel
 from tests.delivery_support import (
+    SmsEndpoint,
     SmtpServer,
     attempt_rows,
     delivery_app,
@@ -34,8 +40,144 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
+@pytest.fixture
+def sms_gateway() -> Iterator[SmsEndpoint]:
+    server = SmsEndpoint().start()
+    yield server
+    server.stop()
+
+
 def expected_ids(ids: list[str]) -> set[str]:
     return {f"<{message_id}@{FROM_DOMAIN}>" for message_id in ids}
+
+
+@dataclass
+class Sink:
+    """Where a channel's messages arrive, and the outbox id each one carried."""
+
+    channel: Channel
+    env: dict[str, str]
+    received: Callable[[], list[str]]
+    destination: Callable[[int], str]
+
+
+def email_sink(smtp: SmtpServer) -> Sink:
+    def received() -> list[str]:
+        ids = []
+        for message_id in smtp.inbox.message_ids():  # the Message-ID header
+            assert message_id.startswith("<msg_") and message_id.endswith(f"@{FROM_DOMAIN}>")
+            ids.append(message_id[1 : -len(f"@{FROM_DOMAIN}>")])
+        return ids
+
+    return Sink(Channel.EMAIL, {}, received, lambda n: f"w{n}@example.com")
+
+
+def sms_sink(gateway: SmsEndpoint) -> Sink:
+    def received() -> list[str]:
+        ids = []
+        for call in gateway.all():
+            body_id = json.loads(call.body)["id"]  # the default body's {id}
+            assert call.headers["Idempotency-Key"] == body_id
+            ids.append(body_id)
+        return ids
+
+    env = {"SECINFO_SMS_PROVIDER": "webhook", "SECINFO_SMS_WEBHOOK_URL": f"{gateway.url}/send"}
+    return Sink(Channel.SMS, env, received, lambda n: f"+1415555{n:04d}")
+
+
+SHORT_LEASE = {
+    "SECINFO_DELIVERY_LEASE_SECONDS": "5",
+    # Longer than the lease: the heartbeat keeps a slow send's lease.
+    "SECINFO_DELIVERY_SEND_TIMEOUT_SECONDS": "20",
+    "SECINFO_SMS_TIMEOUT_SECONDS": "20",
+}
+
+
+@pytest.mark.parametrize("channel", [Channel.EMAIL, Channel.SMS])
+async def test_a_killed_workers_messages_are_sent_by_another_within_seconds(
+    postgres_url: str,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    sms_gateway: SmsEndpoint,
+    workers: list[Worker],
+    channel: Channel,
+) -> None:
+    sink = email_sink(smtp_server) if channel is Channel.EMAIL else sms_sink(sms_gateway)
+    smtp_server.inbox.delay = sms_gateway.delay = 0.3
+    async with delivery_app(postgres_url, tmp_path, clock=SystemClock()) as app:
+        ids = await queue_messages(app, channel, [sink.destination(n) for n in range(40)])
+        first = Worker(
+            postgres_url,
+            tmp_path,
+            smtp_server,
+            SECINFO_DELIVERY_BATCH_SIZE="20",
+            SECINFO_DELIVERY_CONCURRENCY="2",
+            **SHORT_LEASE,
+            **sink.env,
+        )
+        workers.append(first)
+        first_id = first.worker_id
+        wait_until(lambda: len(sink.received()) >= 2, 30, "the first sends")
+        second = Worker(postgres_url, tmp_path, smtp_server, **SHORT_LEASE, **sink.env)
+        workers.append(second)
+        second_id = second.worker_id
+        first.kill()
+        killed_at = time.monotonic()
+        rows = await outbox_rows(app)
+        abandoned = {
+            row.id for row in rows if row.status == "sending" and row.worker_id == first_id
+        }
+        assert abandoned, "the kill should land while the first worker holds messages"
+
+        wait_until(lambda: set(sink.received()) >= set(ids), 30, "every message delivered")
+        took = time.monotonic() - killed_at
+        # The lease (5 s, renewed by the heartbeat) ran out, not 120 s: within seconds.
+        assert took < 10, f"the killed worker's messages moved after {took:.1f} s"
+        assert second.terminate() == 0
+        received = sink.received()
+        assert set(received) == set(ids)
+        # Only the sends in flight at the kill (its concurrency) may repeat, with one id.
+        assert len(received) - len(ids) <= 2
+        rows = await outbox_rows(app)
+        assert Counter(row.status for row in rows) == {"sent": len(ids)}
+        for attempt in await attempt_rows(app):
+            if attempt.message_id in abandoned:  # recorded once, by the second worker
+                assert (attempt.worker_id, attempt.attempt) == (second_id, 2)
+
+
+async def test_the_heartbeat_keeps_a_send_slower_than_the_lease_from_a_second_worker(
+    postgres_url: str,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    sms_gateway: SmsEndpoint,
+    workers: list[Worker],
+) -> None:
+    sink = sms_sink(sms_gateway)
+    sms_gateway.delay = 8  # the gateway takes longer than the 5 s lease
+    async with delivery_app(postgres_url, tmp_path, clock=SystemClock()) as app:
+        for _ in range(2):
+            workers.append(Worker(postgres_url, tmp_path, smtp_server, **SHORT_LEASE, **sink.env))
+        for worker in workers:
+            worker.wait_ready()
+        ids = await queue_messages(app, Channel.SMS, [sink.destination(n) for n in range(3)])
+
+        async def all_sent() -> bool:
+            return {row.status for row in await outbox_rows(app)} == {"sent"}
+
+        deadline = time.monotonic() + 40
+        while not await all_sent():
+            assert time.monotonic() < deadline, "the slow sends did not end"
+            await asyncio.sleep(0.2)
+        for worker in workers:
+            assert worker.terminate() == 0
+        assert sorted(sink.received()) == sorted(ids)  # each once: no second worker took it
+        rows = await outbox_rows(app)
+        assert {row.attempts for row in rows} == {1}  # never claimed a second time
+        attempts = await attempt_rows(app)
+        assert sorted(attempt.message_id for attempt in attempts) == sorted(ids)
+        for attempt in attempts:
+            assert attempt.outcome == "sent"
+            assert (attempt.finished_at - attempt.started_at).total_seconds() > 7
 
 
 async def test_a_worker_killed_mid_batch_leaves_its_messages_to_the_next(

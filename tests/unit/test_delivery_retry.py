@@ -11,7 +11,7 @@ from tests.support import MovableClock
 
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import MessageStatus, OutgoingMessage
-from secinfo.ports import DeliveryError
+from secinfo.ports import DeliveryError, Holder
 from secinfo.worker import Deliverer, RetryPolicy
 
 pytestmark = pytest.mark.anyio
@@ -48,6 +48,8 @@ class MemoryQueue:
 
     messages: dict[str, OutgoingMessage] = field(default_factory=dict)
     events: list[tuple[str, str, object]] = field(default_factory=list)
+    renewals: list[list[str]] = field(default_factory=list)
+    heartbeat_error: Exception | None = None
 
     async def claim_due(
         self, now: datetime, limit: int, lease_seconds: float, worker_id: str
@@ -64,6 +66,14 @@ class MemoryQueue:
             message.attempts += 1
         return [replace(message) for message in due]
 
+    async def extend_leases(
+        self, message_ids: list[str], worker_id: str, lease_until: datetime
+    ) -> int:
+        if self.heartbeat_error is not None:
+            raise self.heartbeat_error
+        self.renewals.append(list(message_ids))
+        return len(message_ids)
+
     async def mark_sent(
         self,
         message_id: str,
@@ -71,6 +81,7 @@ class MemoryQueue:
         provider_message_id: str,
         *,
         started_at: datetime | None = None,
+        holder: Holder | None = None,
     ) -> None:
         self.messages[message_id].status = MessageStatus.SENT
         self.events.append(("sent", message_id, provider_message_id))
@@ -83,6 +94,7 @@ class MemoryQueue:
         retry_at: datetime | None,
         *,
         started_at: datetime | None = None,
+        holder: Holder | None = None,
     ) -> None:
         message = self.messages[message_id]
         message.status = MessageStatus.DEAD if retry_at is None else MessageStatus.FAILED
@@ -90,11 +102,15 @@ class MemoryQueue:
         message.last_error = error
         self.events.append((message.status.value, message_id, error))
 
-    async def mark_expired(self, message_id: str, now: datetime) -> None:
+    async def mark_expired(
+        self, message_id: str, now: datetime, *, holder: Holder | None = None
+    ) -> None:
         self.messages[message_id].status = MessageStatus.EXPIRED
         self.events.append(("expired", message_id, None))
 
-    async def release(self, message_ids: list[str], now: datetime) -> None:
+    async def release(
+        self, message_ids: list[str], now: datetime, *, worker_id: str | None = None
+    ) -> None:
         for message_id in message_ids:
             message = self.messages[message_id]
             message.status = MessageStatus.QUEUED
@@ -227,14 +243,36 @@ async def test_a_stopping_worker_gives_back_what_it_has_not_started() -> None:
     assert {queue.messages[f"m{n}"].attempts for n in range(2, 6)} == {0}
 
 
-async def test_no_send_starts_once_the_lease_could_run_out_during_it() -> None:
+async def test_the_heartbeat_keeps_the_lease_of_a_batch_that_outlasts_it() -> None:
     clock = MovableClock(START)
     queue = MemoryQueue({f"m{n}": message(f"m{n}", clock) for n in range(4)})
     sender = ScriptedSender([], delay=0.2)
-    # lease 0.45 s, send timeout 0.3 s: sends may start during the first 0.15 s only.
+    # lease 0.3 s (renewed every 0.1 s), four sends of 0.2 s one after another: 0.8 s.
     worker = deliverer(
-        queue, sender, clock, concurrency=1, batch_size=4, lease_seconds=0.45, send_timeout=0.3
+        queue, sender, clock, concurrency=1, batch_size=4, lease_seconds=0.3, send_timeout=1
     )
     await worker.deliver_due()
-    assert sender.sent == ["m0"]
-    assert sorted(e[1] for e in queue.events if e[0] == "released") == ["m1", "m2", "m3"]
+    assert sender.sent == ["m0", "m1", "m2", "m3"]
+    assert not [event for event in queue.events if event[0] == "released"]
+    assert len(queue.renewals) >= 5
+    # Only the messages still held are renewed: fewer each time, never one already sent.
+    assert queue.renewals[0] == ["m0", "m1", "m2", "m3"]
+    assert [len(ids) for ids in queue.renewals] == sorted(
+        (len(ids) for ids in queue.renewals), reverse=True
+    )
+    assert all("m0" not in ids for ids in queue.renewals[3:])
+
+
+async def test_no_send_starts_once_the_heartbeat_could_not_renew_the_lease() -> None:
+    clock = MovableClock(START)
+    queue = MemoryQueue({f"m{n}": message(f"m{n}", clock) for n in range(4)})
+    queue.heartbeat_error = ConnectionError("database away")
+    sender = ScriptedSender([], delay=0.2)
+    # lease 0.45 s, renewals failing: sends may start while 0.15 s of it is left, so
+    # during the first 0.3 s: the first two sends only.
+    worker = deliverer(
+        queue, sender, clock, concurrency=1, batch_size=4, lease_seconds=0.45, send_timeout=1
+    )
+    await worker.deliver_due()
+    assert sender.sent == ["m0", "m1"]
+    assert sorted(e[1] for e in queue.events if e[0] == "released") == ["m2", "m3"]

@@ -5,6 +5,11 @@ timeouts and connection errors; any other 4xx is permanent (the request itself i
 wrong: bad number, bad credentials are the operator's to fix, but retrying the same
 request will not help). Error texts carry the HTTP status and the provider's error
 code only — never the response text, which may echo the message body.
+
+Every request carries the outbox id, the same on every retry and on a repeat after a
+worker died, so a gateway can drop the rare duplicate: an ``Idempotency-Key`` header
+(both senders; the Twilio-style one also sends it as ``I-Twilio-Idempotency-Token``),
+and the webhook body's ``{id}`` placeholder (in the default body).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ GSM7_BASIC = (
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENDED = "^{}\\[~]|€\f"
+IDEMPOTENCY_KEY = "Idempotency-Key"
+TWILIO_IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
 def gsm7_length(text: str) -> int | None:
@@ -95,8 +102,9 @@ class TwilioSender:
         form = {"To": message.destination, "Body": message.body.strip()}
         # A Messaging Service SID (MG…) picks the number itself; otherwise a From number.
         form["MessagingServiceSid" if self.sender.startswith("MG") else "From"] = self.sender
+        headers = {IDEMPOTENCY_KEY: message.id, TWILIO_IDEMPOTENCY_HEADER: message.id}
         try:
-            response = await self.client().post(self.url, data=form)
+            response = await self.client().post(self.url, data=form, headers=headers)
         except httpx.HTTPError as error:
             raise _transport_error(error, "the SMS provider") from None
         payload = _json(response)
@@ -162,7 +170,10 @@ class WebhookSender:
     async def send(self, message: OutgoingMessage) -> str:
         try:
             response = await self.client().request(
-                self.method, self.url, json=self.payload(message), headers=self.headers
+                self.method,
+                self.url,
+                json=self.payload(message),
+                headers={**self.headers, IDEMPOTENCY_KEY: message.id},
             )
         except httpx.HTTPError as error:
             raise _transport_error(error, "the SMS webhook") from None

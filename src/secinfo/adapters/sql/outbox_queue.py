@@ -3,7 +3,10 @@
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so many workers never take the same
 row; SQLite has one writer, so the claim (one ``UPDATE … RETURNING``) is serialised
 there and workers on one SQLite file take turns. A claimed row whose lease runs out
-(its worker died) becomes claimable again: delivery is at-least-once.
+(its worker died) becomes claimable again: delivery is at-least-once. A worker's
+heartbeat renews the leases it still holds (``extend_leases``), and an outcome is written
+only while the claim that made the attempt still holds the row (its worker id and attempt
+number), so a send that outlived its lease is never recorded twice.
 
 Every attempt leaves a row in ``delivery_attempts`` (time, outcome, provider message id
 or error), written in the same transaction as the outcome on the message. An email or
@@ -28,6 +31,7 @@ from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
 from secinfo.domain.contacts import Channel, mask
 from secinfo.domain.model import MessageStatus, OutgoingMessage
 from secinfo.domain.webhooks import DELIVERY_DEAD_LETTERED, dead_letter_payload
+from secinfo.ports import Holder
 
 RETRYABLE = (MessageStatus.QUEUED.value, MessageStatus.FAILED.value)
 SENDING = MessageStatus.SENDING.value
@@ -74,8 +78,31 @@ class SqlOutboxQueue:
                 messages.append(message_from_row(row, self.box))
             except (ValueError, InvalidTag):
                 # Sealed with a key no longer configured: it can never be sent.
-                await self.mark_failed(row.id, now, "sealed body cannot be opened", None)
+                await self.mark_failed(
+                    row.id,
+                    now,
+                    "sealed body cannot be opened",
+                    None,
+                    holder=Holder(worker_id, row.attempts),
+                )
         return sorted(messages, key=lambda message: message.next_attempt_at or now)
+
+    async def extend_leases(
+        self, message_ids: list[str], worker_id: str, lease_until: datetime
+    ) -> int:
+        if not message_ids:
+            return 0
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                outbox.update()
+                .where(
+                    outbox.c.id.in_(message_ids),
+                    outbox.c.status == SENDING,
+                    outbox.c.worker_id == worker_id,
+                )
+                .values(lease_until=lease_until)
+            )
+        return int(result.rowcount or 0)
 
     async def mark_sent(
         self,
@@ -84,12 +111,14 @@ class SqlOutboxQueue:
         provider_message_id: str,
         *,
         started_at: datetime | None = None,
+        holder: Holder | None = None,
     ) -> None:
         await self._settle(
             message_id,
             now,
             started_at,
             "sent",
+            holder=holder,
             final=True,
             provider=provider_message_id,
             status=MessageStatus.SENT.value,
@@ -106,6 +135,7 @@ class SqlOutboxQueue:
         retry_at: datetime | None,
         *,
         started_at: datetime | None = None,
+        holder: Holder | None = None,
     ) -> None:
         if retry_at is None:
             await self._settle(
@@ -113,6 +143,7 @@ class SqlOutboxQueue:
                 now,
                 started_at,
                 "dead",
+                holder=holder,
                 final=True,
                 error=error,
                 status=MessageStatus.DEAD.value,
@@ -124,6 +155,7 @@ class SqlOutboxQueue:
             now,
             started_at,
             "failed",
+            holder=holder,
             final=False,
             error=error,
             status=MessageStatus.FAILED.value,
@@ -131,18 +163,31 @@ class SqlOutboxQueue:
             last_error=error[:500],
         )
 
-    async def mark_expired(self, message_id: str, now: datetime) -> None:
+    async def mark_expired(
+        self, message_id: str, now: datetime, *, holder: Holder | None = None
+    ) -> None:
         await self._settle(
-            message_id, now, None, "expired", final=True, status=MessageStatus.EXPIRED.value
+            message_id,
+            now,
+            None,
+            "expired",
+            holder=holder,
+            final=True,
+            status=MessageStatus.EXPIRED.value,
         )
 
-    async def release(self, message_ids: list[str], now: datetime) -> None:
+    async def release(
+        self, message_ids: list[str], now: datetime, *, worker_id: str | None = None
+    ) -> None:
         if not message_ids:
             return
+        held = [outbox.c.id.in_(message_ids), outbox.c.status == SENDING]
+        if worker_id is not None:
+            held.append(outbox.c.worker_id == worker_id)
         async with self.engine.begin() as connection:
             await connection.execute(
                 outbox.update()
-                .where(outbox.c.id.in_(message_ids), outbox.c.status == SENDING)
+                .where(*held)
                 .values(
                     status=sa.case(
                         (outbox.c.last_error.is_(None), MessageStatus.QUEUED.value),
@@ -162,23 +207,31 @@ class SqlOutboxQueue:
         started_at: datetime | None,
         outcome: str,
         *,
+        holder: Holder | None,
         final: bool,
         provider: str | None = None,
         error: str | None = None,
         **values: object,
     ) -> None:
         """Record an attempt's outcome on a message still being sent, and log the attempt,
-        in one transaction. A message no longer ``sending`` (another worker took it over
-        after our lease ran out, or it ended) is left as it is.
+        in one transaction. A message no longer ``sending``, or no longer held by
+        ``holder`` (another worker took it over after our lease ran out, or it ended), is
+        left as it is.
 
         A final state ends the lease and wipes a body that carried a code."""
         if final:
             values["body"] = sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body)
+        still_held = [outbox.c.id == message_id, outbox.c.status == SENDING]
+        if holder is not None:
+            still_held += [
+                outbox.c.worker_id == holder.worker_id,
+                outbox.c.attempts == holder.attempt,
+            ]
         async with self.engine.begin() as connection:
             row = (
                 await connection.execute(
                     outbox.update()
-                    .where(outbox.c.id == message_id, outbox.c.status == SENDING)
+                    .where(*still_held)
                     .values(lease_until=None, **values)
                     .returning(
                         outbox.c.attempts,
