@@ -96,3 +96,29 @@ async def test_the_new_contact_of_a_replacement_reads_verified(harness: Harness)
     assert '<span class="badge ok">Verified</span>' in phone
     assert f"active on {ends_on}" in phone
     assert "Not verified" not in phone and "Last used" not in phone
+
+
+async def test_security_basics_reads_the_account_once(harness: Harness) -> None:
+    """One read for what the page shows (items, 2-step, the waiting change), besides the
+    session's: not one unit of work per thing shown."""
+    token = await harness.sign_up(EMAIL)
+    await harness.step_up(token, EMAIL)
+    await add_email(harness, token, OTHER)
+    await harness.client.post("/v1/me/security-info/remove-all", headers=auth(token))
+    harness.client.cookies.set("secinfo_session", token)
+    deps = harness.app.deps
+    opened: list[int] = []
+    factory = deps.uow
+
+    def counting() -> object:
+        opened.append(1)
+        return factory()
+
+    deps.uow = counting  # type: ignore[assignment]
+    try:
+        page = await harness.client.get("/security")
+    finally:
+        deps.uow = factory
+    assert page.status_code == 200
+    assert "Can't be changed until" in unescape(page.text)  # the waiting change is shown
+    assert len(opened) == 2, f"{len(opened)} units of work for one page"

@@ -1,15 +1,46 @@
-"""Saying "this wasn't me" on recent activity, and 2-step verification on/off."""
+"""What Security basics shows (one read), saying "this wasn't me" on recent activity,
+and 2-step verification on/off."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from secinfo.domain.errors import NotFound, TwoStepNeedsTwoKinds
 from secinfo.domain.events import EventTag
-from secinfo.domain.model import InfoKind, InfoState, RequestContext, Session
+from secinfo.domain.model import (
+    InfoKind,
+    InfoState,
+    PendingChange,
+    RequestContext,
+    SecurityInfo,
+    Session,
+)
 from secinfo.services import activity, pending_changes
 from secinfo.services.deps import Deps
 from secinfo.services.guards import ensure_unfrozen, require_privileged
 from secinfo.services.messages import notify_contacts
 from secinfo.services.securing import secure_account
+
+
+@dataclass(frozen=True)
+class SecurityOverview:
+    """Everything Security basics shows, read in one transaction."""
+
+    items: list[SecurityInfo]  # every item that is not removed
+    two_step: bool
+    pending_change: PendingChange | None
+
+
+async def overview(deps: Deps, account_id: str) -> SecurityOverview:
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(account_id)
+        items = await uow.security_info.list_for_account(account_id)
+        change = await uow.pending_changes.pending_for_account(account_id)
+    return SecurityOverview(
+        items=[item for item in items if item.state is not InfoState.REMOVED],
+        two_step=account is not None and account.two_step_enabled,
+        pending_change=change,
+    )
 
 
 async def report_not_me(

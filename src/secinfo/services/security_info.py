@@ -56,6 +56,12 @@ async def list_info(deps: Deps, account_id: str) -> list[SecurityInfo]:
         return await uow.security_info.list_for_account(account_id)
 
 
+async def get_own(deps: Deps, session: Session, item_id: str) -> SecurityInfo:
+    """One of the session's account's items that is not removed, else ``NotFound``."""
+    async with deps.uow() as uow:
+        return await _owned_item(uow, session, item_id)
+
+
 async def _owned_item(
     uow: UnitOfWork, session: Session, item_id: str, *, allow_removed: bool = False
 ) -> SecurityInfo:

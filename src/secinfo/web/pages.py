@@ -416,9 +416,13 @@ async def render(
 ) -> HTMLResponse:
     deps = get_deps(request)
     settings = get_app(request).settings
-    change = None
-    if session is not None:
+    # The page's own read may bring the pending change (or its absence); else it is read here.
+    if "pending_change" in context:
+        change = context.pop("pending_change")
+    elif session is not None:
         change = await pending_changes.current(deps, session.account_id)
+    else:
+        change = None
     message = error.message if isinstance(error, DomainError) else error
     rules = PageRules.of(deps.config)
     notice = NOTICES.get(request.query_params.get("notice", ""), "").format(

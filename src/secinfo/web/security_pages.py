@@ -65,10 +65,7 @@ def sign_in_candidates(items: list[SecurityInfo]) -> list[SecurityInfo]:
 
 
 async def _item(request: Request, session: Session, item_id: str) -> SecurityInfo:
-    for item in await _items(request, session):
-        if item.id == item_id:
-            return item
-    raise NotFound("No security info with that id on your account.")
+    return await security_info.get_own(get_deps(request), session, item_id)
 
 
 def _back(request: Request) -> str:
@@ -78,16 +75,22 @@ def _back(request: Request) -> str:
 # -- Security basics -------------------------------------------------------------------------
 @router.get("")
 async def security_basics(request: Request, session: PageSession) -> Response:
-    deps = get_deps(request)
-    items = [item for item in await _items(request, session) if item.state.value != "removed"]
+    return await _security_page(
+        request, session, welcome=request.query_params.get("welcome") == "1"
+    )
+
+
+async def _security_page(request: Request, session: Session, **context: Any) -> Response:
+    shown = await account_security.overview(get_deps(request), session.account_id)
     return await render(
         request,
         "security.html",
         session=session,
-        items=items,
-        two_step=await account_security.two_step_enabled(deps, session.account_id),
+        items=shown.items,
+        two_step=shown.two_step,
+        pending_change=shown.pending_change,
         privileged=is_privileged(request, session),
-        welcome=request.query_params.get("welcome") == "1",
+        **context,
     )
 
 
@@ -462,18 +465,7 @@ async def remove(request: Request, session: PageSession, item_id: str, form: For
 
 
 async def security_error(request: Request, session: Session, error: DomainError) -> Response:
-    deps = get_deps(request)
-    items = [item for item in await _items(request, session) if item.state.value != "removed"]
-    return await render(
-        request,
-        "security.html",
-        session=session,
-        items=items,
-        two_step=await account_security.two_step_enabled(deps, session.account_id),
-        privileged=is_privileged(request, session),
-        error=error,
-        status=error_status(error),
-    )
+    return await _security_page(request, session, error=error, status=error_status(error))
 
 
 # -- sign-in options -------------------------------------------------------------------------
