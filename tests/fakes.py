@@ -303,7 +303,18 @@ class FakeAccounts:
 
     async def update(self, account: Account) -> None:
         self.table.require(account.id)
-        self.table.put(account.id, account)
+        stored = self.table.get(account.id)
+        assert stored is not None
+        # Like the SQL repository: the lock is written by ``lock`` and ``unlock`` only.
+        self.table.put(
+            account.id,
+            replace(
+                account,
+                locked_at=stored.locked_at,
+                locked_reason=stored.locked_reason,
+                locked_by=stored.locked_by,
+            ),
+        )
 
     async def delete(self, account_id: str) -> None:
         self.table.delete(account_id)
@@ -313,6 +324,24 @@ class FakeAccounts:
         if stored is None or stored.password_hash != expected:
             return False
         self.table.put(account_id, replace(stored, password_hash=new))
+        return True
+
+    async def lock(self, account_id: str, now: datetime, reason: str | None, by: str) -> bool:
+        stored = self.table.get(account_id)
+        if stored is None or stored.locked_at is not None:
+            return False
+        self.table.put(
+            account_id, replace(stored, locked_at=now, locked_reason=reason, locked_by=by)
+        )
+        return True
+
+    async def unlock(self, account_id: str) -> bool:
+        stored = self.table.get(account_id)
+        if stored is None or stored.locked_at is None:
+            return False
+        self.table.put(
+            account_id, replace(stored, locked_at=None, locked_reason=None, locked_by=None)
+        )
         return True
 
 
@@ -478,6 +507,13 @@ class FakeSessions:
                 self.table.put(session.id, session)
                 count += 1
         return count
+
+    async def count_live(self, account_id: str, now: datetime) -> int:
+        return sum(
+            1
+            for session in self.table.rows()
+            if session.account_id == account_id and session.is_live(now)
+        )
 
 
 class FakeApiKeys:

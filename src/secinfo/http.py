@@ -78,6 +78,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.RateLimiterUnavailable: 503,
     errors.Overloaded: 503,
     errors.PasswordResetRequired: 403,
+    errors.AccountLocked: 403,
     errors.ReconfirmRequired: 403,
     errors.RecoveryProofMissing: 403,
     errors.PasskeyRefused: 400,

@@ -76,6 +76,15 @@ class AccountRepository(Protocol):
         undoes a password change made meanwhile)."""
         ...
 
+    async def lock(self, account_id: str, now: datetime, reason: str | None, by: str) -> bool:
+        """Lock the account if it is not locked; False when it was (or does not exist).
+        ``update`` never writes the lock, so only this and ``unlock`` change it."""
+        ...
+
+    async def unlock(self, account_id: str) -> bool:
+        """Unlock the account if it is locked; False when it was not."""
+        ...
+
 
 class SecurityInfoRepository(Protocol):
     async def add(self, item: SecurityInfo) -> None: ...
@@ -141,6 +150,9 @@ class SessionRepository(Protocol):
     async def revoke_all(
         self, account_id: str, now: datetime, keep_session_id: str | None = None
     ) -> int: ...
+    async def count_live(self, account_id: str, now: datetime) -> int:
+        """The account's sessions that are neither revoked nor expired at ``now``."""
+        ...
 
 
 class ApiKeyRepository(Protocol):

@@ -116,6 +116,36 @@ async def test_a_password_hash_is_replaced_only_if_still_the_expected_one(
     assert stored.status is AccountStatus.ACTIVE  # nothing else was written
 
 
+async def test_a_lock_is_written_only_by_lock_and_unlock(uow: UnitOfWorkFactory) -> None:
+    await with_account(uow)
+    async with uow() as unit:
+        stale = await unit.accounts.get("acc_1")
+        assert await unit.accounts.lock("acc_1", NOW, "fraud report", "support-desk")
+        assert not await unit.accounts.lock("acc_1", NOW, "again", "other")  # locked already
+        assert not await unit.accounts.lock("acc_none", NOW, None, "support-desk")
+        await unit.commit()
+    assert stale is not None and not stale.locked
+    async with uow() as unit:
+        stale.two_step_enabled = True  # a sign-in's older copy, written back
+        await unit.accounts.update(stale)
+        await unit.commit()
+    async with uow() as unit:
+        locked = await unit.accounts.get("acc_1")
+    assert locked is not None and locked.two_step_enabled
+    assert (locked.locked_at, locked.locked_reason, locked.locked_by) == (
+        NOW,
+        "fraud report",
+        "support-desk",
+    )
+    async with uow() as unit:
+        assert await unit.accounts.unlock("acc_1")
+        assert not await unit.accounts.unlock("acc_1")
+        await unit.commit()
+    async with uow() as unit:
+        unlocked = await unit.accounts.get("acc_1")
+    assert unlocked is not None and not unlocked.locked and unlocked.locked_reason is None
+
+
 async def test_leaving_without_commit_writes_nothing(uow: UnitOfWorkFactory) -> None:
     async with uow() as unit:
         await unit.accounts.add(account("acc_lost"))
@@ -302,6 +332,30 @@ async def test_signing_out_everywhere_can_keep_this_session(uow: UnitOfWorkFacto
     assert revoked == 2
     assert kept is not None and kept.revoked_at is None
     assert ended is not None and ended.revoked_at == NOW
+
+
+async def test_live_sessions_are_neither_revoked_nor_expired(uow: UnitOfWorkFactory) -> None:
+    await with_account(uow)
+    async with uow() as unit:
+        for n, (ttl, revoked_at) in enumerate(
+            [(timedelta(days=1), None), (timedelta(days=1), NOW), (timedelta(hours=1), None)]
+        ):
+            await unit.sessions.add(
+                Session(
+                    id=f"ses_{n}",
+                    account_id="acc_1",
+                    token_hash=f"hash-{n}",
+                    created_at=NOW,
+                    expires_at=NOW + ttl,
+                    last_seen_at=NOW,
+                    revoked_at=revoked_at,
+                )
+            )
+        await unit.commit()
+    async with uow() as unit:
+        assert await unit.sessions.count_live("acc_1", NOW) == 2
+        assert await unit.sessions.count_live("acc_1", NOW + timedelta(hours=2)) == 1
+        assert await unit.sessions.count_live("acc_other", NOW) == 0
 
 
 async def test_a_passkey_is_found_by_its_credential_id_which_is_unique(

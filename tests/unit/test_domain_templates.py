@@ -54,6 +54,13 @@ NOTICES: dict[str, dict[str, object]] = {
     "passkey_suspect": {"account": MASKED_EMAIL, "passkey": "Work laptop"},
     "password_reset": {"account": MASKED_EMAIL},
     "account_secured": {"account": MASKED_EMAIL},
+    "account_locked": {"account": MASKED_EMAIL},
+    "account_unlocked": {"account": MASKED_PHONE},
+    "sessions_revoked": {"account": MASKED_EMAIL},
+    "password_reset_required": {
+        "account": MASKED_EMAIL,
+        "recovery_url": "https://id.example.com/forgot-password",
+    },
     "two_step_enabled": {"account": MASKED_EMAIL},
     "two_step_disabled": {"account": MASKED_EMAIL},
     "unusual_sign_in": {

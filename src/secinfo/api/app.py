@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from secinfo import __version__, metrics, twilio, web
 from secinfo.api import (
     accounts,
+    admin_accounts,
     admin_data_rights,
     admin_webhooks,
     data_rights,
@@ -152,6 +153,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(passkeys.router)
     app.include_router(data_rights.router)
+    app.include_router(admin_accounts.router)
     app.include_router(admin_data_rights.router)
     app.include_router(signin.router)
     app.include_router(waiting.router)

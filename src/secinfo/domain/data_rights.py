@@ -21,9 +21,21 @@ from secinfo.domain.contacts import contact_key
 EXPORT_FORMAT = "secinfo.export/1"
 ERASED_PREFIX = "erased:"
 # The only activity details an anonymised event keeps: what kind of thing happened.
-# ``by`` and ``api_key_name`` name the operator's way and key, never the person.
+# ``by``, ``api_key_name`` and the ``operator_*`` keys name the operator's way and key or
+# account, never the person.
 ANONYMOUS_DETAIL_KEYS = frozenset(
-    {"kind", "purpose", "reason", "channel", "sessions", "by", "api_key_name"}
+    {
+        "kind",
+        "purpose",
+        "reason",
+        "channel",
+        "sessions",
+        "by",
+        "api_key_name",
+        "operator_kind",
+        "operator_id",
+        "operator_name",
+    }
 )
 
 

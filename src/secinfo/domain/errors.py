@@ -146,8 +146,47 @@ class TwoStepNeedsTwoKinds(Conflict):
 class PasswordResetRequired(DomainError):
     code = "password_reset_required"
     default_message = (
-        "This account was secured after a report of activity that wasn't its holder: reset "
-        "the password with 'forgot password' (POST /v1/recovery) to sign in again."
+        "This account needs a new password before it can be signed in to (it was secured "
+        "after a report of activity that wasn't its holder, or an administrator asked for "
+        "it): reset the password with 'forgot password' (POST /v1/recovery) to sign in again."
+    )
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    default_message = "No account with that id; find one with GET /v1/admin/accounts?sign_in_name=."
+
+
+class AccountLocked(DomainError):
+    code = "account_locked"
+    default_message = (
+        "This account has been locked by an administrator, so it cannot be signed in to or "
+        "recovered. Contact the service's support to have it unlocked."
+    )
+
+
+class AlreadyLocked(Conflict):
+    code = "account_already_locked"
+    default_message = "This account is locked already; unlock it first to lock it again."
+
+
+class NotLocked(Conflict):
+    code = "account_not_locked"
+    default_message = "This account is not locked; there is nothing to unlock."
+
+
+class PasswordResetAlreadyRequired(Conflict):
+    code = "password_reset_already_required"
+    default_message = (
+        "This account must already reset its password before its next sign-in; to end its "
+        "sessions again use POST /v1/admin/accounts/{id}/sessions/revoke."
+    )
+
+
+class AccountErased(Conflict):
+    code = "account_erased"
+    default_message = (
+        "This account's personal data has been erased: there is nothing left to act on."
     )
 
 

@@ -40,3 +40,12 @@ class EventTag(StrEnum):
     ACCOUNT_CLOSED = "account:closed"
     ACCOUNT_CLOSURE_CANCELED = "account:closure:canceled"
     ACCOUNT_ERASED = "account:erased"
+    # An operator's actions (admin API, CLI, operator pages): details name the operator.
+    ACCOUNT_LOCKED = "account:locked"
+    ACCOUNT_UNLOCKED = "account:unlocked"
+    SESSIONS_REVOKED = "account:sessions_revoked"
+    PASSWORD_RESET_REQUIRED = "account:password_reset_required"  # noqa: S105 - an event name
+
+
+# An event's ``by`` detail when an operator acted (not the holder, not the scheduler).
+OPERATOR_WAYS = frozenset({"admin_api", "operator_page", "cli"})

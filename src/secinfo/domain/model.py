@@ -99,9 +99,30 @@ class Account:
     closed_at: datetime | None = None
     erase_at: datetime | None = None  # when a closed account's personal data goes
     erased_at: datetime | None = None
+    # Locked by an operator: no sign-in of any kind until unlocked. Written only by the
+    # repository's conditional ``lock`` and ``unlock``, never by a plain update, so a
+    # sign-in holding an older copy of the account cannot undo a lock.
+    locked_at: datetime | None = None
+    locked_reason: str | None = None  # the operator's note; never sent to the holder
+    locked_by: str | None = None  # the operator's name (an admin key's, or masked)
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
 
 
 MAX_LABEL_LENGTH = 64
+MAX_LOCK_REASON_LENGTH = 500
+
+
+def clean_lock_reason(reason: str | None) -> str | None:
+    """An operator's reason for a lock, whitespace collapsed; empty means none."""
+    if reason is None:
+        return None
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_LOCK_REASON_LENGTH:
+        raise InvalidInput(f"A lock's reason may have at most {MAX_LOCK_REASON_LENGTH} characters.")
+    return reason or None
 
 
 def clean_label(label: str | None) -> str | None:

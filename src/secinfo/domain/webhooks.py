@@ -318,6 +318,11 @@ PAYLOAD_DETAILS = frozenset(
         "sessions",
         "not_me",
         "api_key_name",
+        # Who acted when an operator did (admin API, operator pages, CLI).
+        "by",
+        "operator_kind",
+        "operator_id",
+        "operator_name",
         "message_id",
         "template",
         "attempts",

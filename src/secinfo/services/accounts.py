@@ -8,6 +8,7 @@ from datetime import datetime
 from secinfo.domain.codes import new_token, token_hash
 from secinfo.domain.contacts import mask, normalize_contact
 from secinfo.domain.errors import (
+    AccountLocked,
     DomainError,
     InvalidCredentials,
     SignInNameTaken,
@@ -206,6 +207,11 @@ async def open_session(
     await uow.sessions.add(session)
     account.last_sign_in_at = now
     await uow.accounts.update(account)
+    # After that write, which waits for a lock being written at this moment: either the
+    # lock is seen here, or its revocation of the sessions sees this one.
+    current = await uow.accounts.get(account.id)
+    if current is not None and current.locked:
+        raise AccountLocked()
     network = network_of(context.ip)
     if network is not None:
         await uow.known_networks.remember(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from secinfo.domain.events import EventTag
+from secinfo.domain.events import OPERATOR_WAYS, EventTag
 from secinfo.domain.model import ActivityEvent, InfoState, RequestContext, SecurityInfo
 from secinfo.ports import UnitOfWork
 from secinfo.services import webhooks
@@ -82,6 +82,11 @@ class ActivityEntry:
 
     event: ActivityEvent
     item: SecurityInfo | None = None
+
+    @property
+    def by_operator(self) -> bool:
+        """An administrator did it (admin API, operator pages or CLI), not the holder."""
+        return self.event.details.get("by") in OPERATOR_WAYS
 
     @property
     def outcome(self) -> str:

@@ -55,6 +55,8 @@ def export_document(held: HeldData, now: datetime) -> dict[str, Any]:
             "password_reset_required": account.password_reset_required,
             "closed_at": _moment(account.closed_at),
             "erase_at": _moment(account.erase_at),
+            "locked_at": _moment(account.locked_at),
+            "locked_reason": account.locked_reason,
         },
         "sign_in_names": [
             {"value": item.value, "kind": item.kind.value, "state": item.state.value}

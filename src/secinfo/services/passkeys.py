@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from secinfo.domain.errors import (
+    AccountLocked,
     AlreadyRegistered,
     InvalidInput,
     NotFound,
@@ -389,6 +390,8 @@ async def signed_in_account(deps: Deps, item: SecurityInfo) -> Account:
         account = await _account(uow, item.account_id)
     if account.status is not AccountStatus.ACTIVE:
         raise PasskeyUnknown()
+    if account.locked:
+        raise AccountLocked()
     if account.password_reset_required:
         raise PasswordResetRequired()
     return account

@@ -8,6 +8,7 @@ any number of workers each change completes (or is canceled) exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from secinfo.domain.dates import format_moment
 from secinfo.domain.errors import (
@@ -96,9 +97,15 @@ async def current(deps: Deps, account_id: str) -> PendingChange | None:
 
 
 async def cancel_change(
-    deps: Deps, uow: UnitOfWork, change: PendingChange, context: RequestContext, not_me: bool
+    deps: Deps,
+    uow: UnitOfWork,
+    change: PendingChange,
+    context: RequestContext,
+    not_me: bool,
+    by: dict[str, Any] | None = None,
 ) -> None:
-    """Cancel inside the caller's transaction: the items come back; the contacts are told."""
+    """Cancel inside the caller's transaction: the items come back; the contacts are told.
+    ``by``: an operator's details for the activity event, when an operator cancels."""
     now = deps.clock.now()
     change.status = ChangeStatus.CANCELED
     change.canceled_at = now
@@ -124,6 +131,7 @@ async def cancel_change(
         context,
         change_id=change.id,
         not_me=not_me or None,
+        **(by or {}),
     )
     account = await uow.accounts.get(change.account_id)
     if account is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from secinfo.domain.contacts import Channel, contact_key, mask, normalize_contact
 from secinfo.domain.errors import (
+    AccountLocked,
     DomainError,
     InvalidCode,
     InvalidInput,
@@ -282,6 +283,10 @@ async def reset_password(
                 "sent to a different contact."
             )
         names = await uow.security_info.list_sign_in_names(recovery.account_id)
+        account = await uow.accounts.get(recovery.account_id)
+    # Proven, so the holder may learn it: an operator's lock stops recovery too.
+    if account is not None and account.locked:
+        raise AccountLocked()
     check_password_strength(new_password, context=tuple(n.value.split("@")[0] for n in names))
     new_hash = await deps.passwords.hash(new_password)
     now = deps.clock.now()
@@ -290,6 +295,8 @@ async def reset_password(
         account = await uow.accounts.get(recovery.account_id or "")
         if account is None:
             raise NotFound("This recovery has ended; start again from 'forgot password'.")
+        if account.locked:
+            raise AccountLocked()
         account.password_hash = new_hash
         account.password_changed_at = now
         account.password_reset_required = False

@@ -19,6 +19,7 @@ from secinfo.domain.codes import token_hash
 from secinfo.domain.contacts import contact_key, normalize_contact
 from secinfo.domain.dates import format_moment
 from secinfo.domain.errors import (
+    AccountLocked,
     ChallengeNotFound,
     CodeNotSupported,
     DomainError,
@@ -131,6 +132,9 @@ async def _check_password_in_place(
         # The commit and giving the connection back, against a rollback and the same.
         deps.enumeration.commits.observe(time.perf_counter() - began)
         raise InvalidCredentials()
+    # Told only after the right password, like every refusal past this point.
+    if account.locked:
+        raise AccountLocked()
     if account.password_reset_required:
         raise PasswordResetRequired()
     return account

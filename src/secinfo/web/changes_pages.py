@@ -75,6 +75,10 @@ EVENT_TEXT = {
     "account:closed": "Account closed",
     "account:closure:canceled": "Account closure canceled",
     "account:erased": "Account erased",
+    "account:locked": "Account locked",
+    "account:unlocked": "Account unlocked",
+    "account:sessions_revoked": "Signed out everywhere",
+    "account:password_reset_required": "New password required",
 }
 
 

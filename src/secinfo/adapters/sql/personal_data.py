@@ -483,6 +483,7 @@ class SqlPersonalData:
                 passkey_user_handle=None,
                 two_step_enabled=False,
                 password_reset_required=False,
+                locked_reason=None,  # an operator's note about the person
             )
         )
         return counts

@@ -71,7 +71,14 @@ class SqlAccounts:
         }
 
     async def add(self, account: Account) -> None:
-        await self.connection.execute(accounts.insert().values(self._values(account)))
+        await self.connection.execute(
+            accounts.insert().values(
+                **self._values(account),
+                locked_at=account.locked_at,
+                locked_reason=account.locked_reason,
+                locked_by=account.locked_by,
+            )
+        )
 
     async def get(self, account_id: str) -> Account | None:
         row = (
@@ -96,6 +103,22 @@ class SqlAccounts:
             accounts.update()
             .where(accounts.c.id == account_id, accounts.c.password_hash == expected)
             .values(password_hash=new)
+        )
+        return bool(result.rowcount)
+
+    async def lock(self, account_id: str, now: datetime, reason: str | None, by: str) -> bool:
+        result = await self.connection.execute(
+            accounts.update()
+            .where(accounts.c.id == account_id, accounts.c.locked_at.is_(None))
+            .values(locked_at=now, locked_reason=reason, locked_by=by)
+        )
+        return bool(result.rowcount)
+
+    async def unlock(self, account_id: str) -> bool:
+        result = await self.connection.execute(
+            accounts.update()
+            .where(accounts.c.id == account_id, accounts.c.locked_at.is_not(None))
+            .values(locked_at=None, locked_reason=None, locked_by=None)
         )
         return bool(result.rowcount)
 
@@ -453,6 +476,18 @@ class SqlSessions:
             query = query.where(sessions.c.id != keep_session_id)
         result = await self.connection.execute(query.values(revoked_at=now))
         return int(result.rowcount)
+
+    async def count_live(self, account_id: str, now: datetime) -> int:
+        found = await self.connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(sessions)
+            .where(
+                sessions.c.account_id == account_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+        )
+        return int(found or 0)
 
 
 def _api_key(row: sa.Row[Any]) -> ApiKey:

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from secinfo.domain.model import MAX_LOCK_REASON_LENGTH
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -64,6 +66,9 @@ accounts = sa.Table(
     sa.Column("erase_at", UTCDateTime()),
     sa.Column("erased_at", UTCDateTime()),
     sa.Index("ix_accounts_erase_due", "status", "erase_at"),
+    sa.Column("locked_at", UTCDateTime()),
+    sa.Column("locked_reason", sa.String(MAX_LOCK_REASON_LENGTH)),
+    sa.Column("locked_by", sa.String(200)),
 )
 
 security_info = sa.Table(
