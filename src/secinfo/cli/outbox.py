@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from secinfo.adapters.sql.outbox_admin import FINAL, SqlOutboxAdmin
-from secinfo.cli_common import settings_or_exit, with_app
+from secinfo.cli.common import settings_or_exit, with_app
 from secinfo.domain.contacts import masked_destination
 
 outbox_cli = typer.Typer(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from secinfo.adapters.sql.accounts_admin import case_duplicates
-from secinfo.cli_common import settings_or_exit, with_app
+from secinfo.cli.common import settings_or_exit, with_app
 from secinfo.domain.contacts import mask
 from secinfo.domain.dates import format_moment
 from secinfo.services import admin_accounts, data_rights

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from secinfo.bootstrap import App
-from secinfo.cli_common import console, settings_or_exit, with_app
+from secinfo.cli.common import console, settings_or_exit, with_app
 from secinfo.domain.webhooks import WebhookEndpoint
 from secinfo.services import webhooks
 

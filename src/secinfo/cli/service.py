@@ -1,4 +1,4 @@
-"""The ``secinfo`` command: serve, worker, migrate and operator commands."""
+"""Running secinfo: ``migrate``, ``serve`` and ``worker``."""
 
 from __future__ import annotations
 
@@ -8,44 +8,20 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from secinfo.adapters.migrations import migrate as run_migrations
 from secinfo.bootstrap import App, build
-from secinfo.cli_accounts import accounts_cli
-from secinfo.cli_common import console, settings_or_exit, with_app
-from secinfo.cli_fraud import fraud_cli
-from secinfo.cli_operator import operator_cli
-from secinfo.cli_outbox import outbox_cli
-from secinfo.cli_twilio import twilio_cli
-from secinfo.cli_webhooks import webhooks_cli
+from secinfo.cli.common import console, settings_or_exit, with_app
 from secinfo.config import Settings
-from secinfo.domain.model import ApiKeyScope
-from secinfo.services import api_keys
-
-cli = typer.Typer(help="secinfo: security info and verification codes.", no_args_is_help=True)
-apikey_cli = typer.Typer(help="API keys: integrators' and operators'.", no_args_is_help=True)
-cli.add_typer(apikey_cli, name="apikey")
-cli.add_typer(outbox_cli, name="outbox")
-cli.add_typer(fraud_cli, name="fraud")
-cli.add_typer(accounts_cli, name="accounts")
-cli.add_typer(webhooks_cli, name="webhooks")
-cli.add_typer(twilio_cli, name="twilio-credentials")
-cli.add_typer(operator_cli, name="operator")
-# The shared helpers, under the short names the commands here use.
-_settings = settings_or_exit
-_with_app = with_app
 
 
-@cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    settings = _settings()
-    _with_app(settings, lambda app: run_migrations(app.engine))
+    settings = settings_or_exit()
+    with_app(settings, lambda app: run_migrations(app.engine))
     console.print("Database schema is up to date.")
 
 
-@cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
@@ -62,13 +38,13 @@ def serve(
     from secinfo.api.app import create_app
     from secinfo.api.slow_clients import protocol_with
 
-    settings = _settings()
+    settings = settings_or_exit()
     overrides = {name: value for name, value in (("host", host), ("port", port)) if value}
     if overrides:
         # Validated like the environment; links in notices then follow the chosen port.
-        settings = _settings(**overrides)
+        settings = settings_or_exit(**overrides)
     if auto_migrate:
-        _with_app(settings, lambda app: run_migrations(app.engine))
+        with_app(settings, lambda app: run_migrations(app.engine))
     _print_banner(settings)
     application = create_app(build(settings), run_delivery=worker)
     # uvicorn re-raises the signal that stopped it once it has shut down; a handler of
@@ -126,7 +102,6 @@ def _version() -> str:
         return "(source)"
 
 
-@cli.command("worker")
 def run_worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port.")
@@ -137,7 +112,7 @@ def run_worker(
     from secinfo.scheduler import JobLoop
     from secinfo.worker import DeliveryLoop
 
-    settings = _settings()
+    settings = settings_or_exit()
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -159,56 +134,4 @@ def run_worker(
         await loop.stop()
         console.print(f"worker {app.deliverer.worker_id} stopped")
 
-    _with_app(settings, run)
-
-
-@apikey_cli.command("create")
-def apikey_create(
-    name: str,
-    scope: Annotated[
-        ApiKeyScope,
-        typer.Option(help="verification: the Verify API; admin: the admin API (/v1/admin)."),
-    ] = ApiKeyScope.VERIFICATION,
-) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
-    settings = _settings()
-    created = _with_app(settings, lambda app: api_keys.create(app.deps, name, scope))
-    console.print(
-        f"API key [bold]{created.api_key.name}[/bold] ({created.api_key.id}) with scope "
-        f"{created.api_key.scope.value}:"
-    )
-    # The key itself goes to stdout alone so scripts can capture it.
-    sys.stdout.write(created.key + "\n")
-    sys.stdout.flush()
-    console.print("Store it now: it cannot be shown again.", style="yellow")
-
-
-@apikey_cli.command("list")
-def apikey_list() -> None:
-    """List API keys (never the keys themselves)."""
-    settings = _settings()
-    keys = _with_app(settings, lambda app: api_keys.list_keys(app.deps))
-    table = Table("id", "name", "scope", "prefix", "created", "last used", "revoked")
-    for key in keys:
-        table.add_row(
-            key.id,
-            key.name,
-            key.scope.value,
-            key.prefix + "…",
-            key.created_at.isoformat(timespec="seconds"),
-            key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
-            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-",
-        )
-    console.print(table)
-
-
-@apikey_cli.command("revoke")
-def apikey_revoke(api_key_id: str) -> None:
-    """Revoke an API key by id; calls with it are refused from now on."""
-    settings = _settings()
-    revoked = _with_app(settings, lambda app: api_keys.revoke(app.deps, api_key_id))
-    console.print(f"Revoked {revoked.id} ({revoked.name}).")
-
-
-def main() -> None:
-    cli()
+    with_app(settings, run)

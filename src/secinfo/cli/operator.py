@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from secinfo.cli_common import settings_or_exit, with_app
+from secinfo.cli.common import settings_or_exit, with_app
 from secinfo.services import operators
 
 operator_cli = typer.Typer(

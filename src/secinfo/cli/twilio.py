@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.table import Table
 
-from secinfo.cli_common import console, settings_or_exit, with_app
+from secinfo.cli.common import console, settings_or_exit, with_app
 from secinfo.services import verify_services
 
 twilio_cli = typer.Typer(
