@@ -152,15 +152,21 @@ class LimitsRateLimiter:
     ) -> None:
         for item in items:
             if not await strategy.hit(item, name, key):
-                stats = await strategy.get_window_stats(item, name, key)
-                self._refused(name)
-                retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
+                retry_after = await self._refusal(strategy, name, key, item)
                 raise TooManyRequests(
                     f"Too many requests ({description}: {item}); "
                     f"try again in {wait_in_words(retry_after)}.",
                     limit=name,
                     retry_after=retry_after,
                 )
+
+    async def _refusal(
+        self, strategy: MovingWindowRateLimiter, name: str, key: str, item: RateLimitItem
+    ) -> int:
+        """Count the refusal; the seconds until ``item`` lets a call through again."""
+        stats = await strategy.get_window_stats(item, name, key)
+        self._refused(name)
+        return max(int(stats.reset_time - time.time()) + 1, 1)
 
     async def check(self, name: str, key: str) -> None:
         """Refuse if the limit is already exhausted, without counting a call."""
@@ -172,24 +178,12 @@ class LimitsRateLimiter:
                 await self._check(self.fallback_strategy, name, key)
 
     async def _hit(self, strategy: MovingWindowRateLimiter, name: str, key: str) -> None:
-        for item in self.items[name]:
-            if not await strategy.hit(item, name, key):
-                stats = await strategy.get_window_stats(item, name, key)
-                self._refused(name)
-                retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
-                raise TooManyRequests(
-                    f"Too many requests ({self.table[name].description}: {item}); "
-                    f"try again in {wait_in_words(retry_after)}.",
-                    limit=name,
-                    retry_after=retry_after,
-                )
+        await self._hit_items(strategy, name, key, self.items[name], self.table[name].description)
 
     async def _check(self, strategy: MovingWindowRateLimiter, name: str, key: str) -> None:
         for item in self.items[name]:
             if not await strategy.test(item, name, key):
-                stats = await strategy.get_window_stats(item, name, key)
-                self._refused(name)
-                retry_after = max(int(stats.reset_time - time.time()) + 1, 1)
+                retry_after = await self._refusal(strategy, name, key, item)
                 raise TooManyRequests(
                     f"Too many requests ({self.table[name].description}); wait "
                     f"{wait_in_words(retry_after)}, then start a new verification.",
