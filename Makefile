@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck check clean
+.PHONY: run test lint typecheck check clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,15 @@ check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+LOCALES := src/secinfo/web/locales
+BABEL_KEYWORDS := -k N_ -k n_:1,2 -k np_:1c,2,3 -k p_:1c,2
+
+# The pages' text: extract it into messages.pot and bring every language's .po up to date
+# (then translate the new entries; the .po files are compiled when secinfo starts).
+# A new language: make translations, then $(BIN)/pybabel init -i $(LOCALES)/messages.pot -d $(LOCALES) -l fr
+translations: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output -w 100 \
+		--omit-header -o $(LOCALES)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) --no-fuzzy-matching \
+		--ignore-obsolete -w 100

@@ -16,7 +16,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SECINFO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("SECINFO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CODE_PATTERN = re.compile(r"(?:code is: |#)([0-9A-Z]{4,10})\b")
+CODE_PATTERN = re.compile(r"(?:code is: |Code lautet: |#)([0-9A-Z]{4,10})\b")  # en, de
 
 
 def unavailable(what: str, error: BaseException) -> None:

@@ -19,6 +19,9 @@ from secinfo.services.deps import Deps
 SESSION_COOKIE = "secinfo_session"
 DEVICE_COOKIE = "secinfo_device"
 DEVICE_HEADER = "x-device-token"
+# The pages' language switch (secinfo.web.i18n): also the language of what is sent to
+# an account that signs up in this browser.
+LANGUAGE_COOKIE = "secinfo_lang"
 
 
 def get_app(request: Request) -> App:
@@ -36,7 +39,7 @@ def client_ip(request: Request) -> str | None:
 
 
 def request_context(request: Request) -> RequestContext:
-    language = request.headers.get("accept-language", "")
+    language = request.cookies.get(LANGUAGE_COOKIE) or request.headers.get("accept-language", "")
     locale = language.split(",")[0].split(";")[0].strip().lower()[:16] or "en"
     return RequestContext(
         ip=client_ip(request),

@@ -262,6 +262,14 @@ async def authenticate(deps: Deps, token: str | None) -> Session:
     return session
 
 
+async def locale_of(deps: Deps, account_id: str) -> str | None:
+    """The account's locale (its messages' language; the pages' too, unless the reader
+    chose one): the browser's language at sign-up."""
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(account_id)
+    return account.locale if account is not None else None
+
+
 async def sign_out(deps: Deps, session: Session, context: RequestContext) -> None:
     async with deps.uow() as uow:
         session.revoked_at = deps.clock.now()

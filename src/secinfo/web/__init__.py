@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from secinfo.web.i18n import translator
 from secinfo.web.pages import (
     SECURITY_HEADERS,
     STATIC_DIR,
@@ -64,8 +65,8 @@ def install(app: FastAPI, *, development: bool) -> None:
             request,
             "message.html",
             status=403,
-            title="This form has expired",
-            error=(
+            title=translator(request)._("This form has expired"),
+            error=translator(request)._(
                 "The form was missing its security token, or it came from another site. "
                 "Go back, reload the page and try again."
             ),
@@ -103,8 +104,8 @@ def _install_error_pages(app: FastAPI) -> None:
             request,
             "message.html",
             status=422,
-            title="Check what you typed",
-            text=(
+            title=translator(request)._("Check what you typed"),
+            text=translator(request)._(
                 "A field holds a character that cannot be used here (a control or "
                 "text-direction character, often pasted along with the text). Go back, "
                 "type it again and send the form once more."
@@ -120,8 +121,8 @@ def _install_error_pages(app: FastAPI) -> None:
                 request,
                 "message.html",
                 status=404,
-                title="Page not found",
-                text=(
+                title=translator(request)._("Page not found"),
+                text=translator(request)._(
                     "There is no page at this address. It may have moved, or the link may "
                     "be incomplete."
                 ),
@@ -130,8 +131,8 @@ def _install_error_pages(app: FastAPI) -> None:
             request,
             "message.html",
             status=error.status_code,
-            title="This page can't do that",
-            text="Go back, reload the page and try again.",
+            title=translator(request)._("This page can't do that"),
+            text=translator(request)._("Go back, reload the page and try again."),
         )
         response.headers.update(getattr(error, "headers", None) or {})
         return response
@@ -146,8 +147,8 @@ def _install_error_pages(app: FastAPI) -> None:
                 request,
                 "message.html",
                 status=500,
-                title="Something went wrong",
-                text=(
+                title=translator(request)._("Something went wrong"),
+                text=translator(request)._(
                     "Something went wrong on our side; nothing was changed. Try again in a moment."
                 ),
             )

@@ -13,9 +13,11 @@ from secinfo.domain.errors import DomainError
 from secinfo.domain.model import InfoKind
 from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import accounts, signin
+from secinfo.web.i18n import N_, translator
 from secinfo.web.pages import (
     Form,
     PageSession,
+    chose_language,
     code_context,
     error_status,
     field,
@@ -32,20 +34,27 @@ from secinfo.web.pages import (
 router = APIRouter(include_in_schema=False)
 
 REASONS = {
-    "unusual_sign_in": (
+    "unusual_sign_in": N_(
         "This sign-in looks unusual: it comes from a device and a place we haven't seen "
         "for this account. Prove it's you with a code."
     ),
-    "recent_failures": "There were many wrong passwords recently. Prove it's you with a code.",
-    "long_inactivity": "You haven't signed in for a long while. Prove it's you with a code.",
-    "two_step": "2-step verification is on: enter a code as well as your password.",
-    "reconfirm_security_info": "Make sure you can still receive codes.",
+    "recent_failures": N_("There were many wrong passwords recently. Prove it's you with a code."),
+    "long_inactivity": N_("You haven't signed in for a long while. Prove it's you with a code."),
+    "two_step": N_("2-step verification is on: enter a code as well as your password."),
+    "reconfirm_security_info": N_("Make sure you can still receive codes."),
 }
 
 
 @router.get("/")
 async def home(request: Request) -> Response:
     return redirect("/security" if await optional_session(request) else "/sign-in")
+
+
+@router.get("/language")
+async def choose_language(request: Request) -> Response:
+    """The footer's language switch: ``?lang=de&next=/security``."""
+    params = request.query_params
+    return chose_language(request, params.get("lang", ""), params.get("next", "/"))
 
 
 # -- sign up -------------------------------------------------------------------------------
@@ -76,11 +85,12 @@ async def _sign_up_code(
     request: Request, verification_id: str, sent_to: str, **context: Any
 ) -> Response:
     context.setdefault("to", sent_to)
+    t = translator(request)
     return await render(
         request,
         "code.html",
-        title="Enter the code to finish signing up",
-        lead="" if context["to"] else "Enter the code we sent you.",
+        title=t._("Enter the code to finish signing up"),
+        lead="" if context["to"] else t._("Enter the code we sent you."),
         action="/sign-up/confirm",
         resend_action="/sign-up/resend",
         hidden={"verification_id": verification_id, "to": sent_to},
@@ -160,7 +170,7 @@ async def _challenge_page(
         status=status,
         view=view,
         reason=reason,
-        reason_text=REASONS.get(reason, ""),
+        reason_text=translator(request)._(REASONS[reason]) if reason in REASONS else "",
         **context,
     )
 
@@ -176,15 +186,16 @@ challenge_page = _challenge_page  # the authenticator and recovery-code forms po
 async def _challenge_code(
     request: Request, challenge_id: str, verification_id: str, **context: Any
 ) -> Response:
+    t = translator(request)
     return await render(
         request,
         "code.html",
-        title="Enter your code",
-        lead="Type it here to finish signing in.",
+        title=t._("Enter your code"),
+        lead=t._("Type it here to finish signing in."),
         action=f"/sign-in/challenge/{challenge_id}/verify",
         resend_action=f"/sign-in/challenge/{challenge_id}/resend",
         hidden={"verification_id": verification_id},
-        other_way=(f"/sign-in/challenge/{challenge_id}", "Choose another contact"),
+        other_way=(f"/sign-in/challenge/{challenge_id}", t._("Choose another contact")),
         **context,
     )
 

@@ -3,6 +3,8 @@ or to finish a sign-in step. No JavaScript: the QR code is inline SVG."""
 
 from __future__ import annotations
 
+import html
+
 import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,6 +15,7 @@ from secinfo.domain.model import MAX_LABEL_LENGTH, Session
 from secinfo.http import get_deps, request_context
 from secinfo.services import authenticators, security_info, signin, step_up
 from secinfo.web import account_pages
+from secinfo.web.i18n import ENGLISH, N_, Translator, translator
 from secinfo.web.pages import (
     Form,
     PageSession,
@@ -29,13 +32,15 @@ from secinfo.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 
-QR_LABEL = "QR code to scan with your authenticator app"
+QR_LABEL = N_("QR code to scan with your authenticator app")
 
 
-def qr_svg(uri: str) -> str:
+def qr_svg(uri: str, t: Translator = ENGLISH) -> str:
     """The otpauth URI as an inline SVG image with an accessible name."""
-    svg = segno.make(uri, error="m").svg_inline(scale=5, border=2, title=QR_LABEL)
-    return str(svg).replace("<svg ", f'<svg role="img" aria-label="{QR_LABEL}" ', 1)
+    label = t._(QR_LABEL)
+    svg = segno.make(uri, error="m").svg_inline(scale=5, border=2, title=label)
+    named = f'<svg role="img" aria-label="{html.escape(label, quote=True)}" '
+    return str(svg).replace("<svg ", named, 1)
 
 
 async def _needs_step_up(request: Request, session: Session) -> bool:
@@ -77,7 +82,7 @@ async def authenticator_start(request: Request, session: PageSession, form: Form
         "authenticator.html",
         session=session,
         item_id=enrollment.item.id,
-        qr=qr_svg(enrollment.otpauth_uri),
+        qr=qr_svg(enrollment.otpauth_uri, translator(request)),
         secret=totp.grouped(enrollment.secret),
     )
 
@@ -117,10 +122,10 @@ async def recovery_code_create(request: Request, session: PageSession, form: For
             request,
             "message.html",
             session=session,
-            title="Your recovery code",
+            title=translator(request)._("Your recovery code"),
             error=error,
             status=error_status(error),
-            link=("/security", "Back to Security basics"),
+            link=("/security", translator(request)._("Back to Security basics")),
         )
     return await _show_code(request, session, issued.code, "/security", new=False)
 

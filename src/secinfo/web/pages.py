@@ -12,9 +12,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,15 +25,31 @@ from starlette.datastructures import FormData
 
 from secinfo.domain import passwords
 from secinfo.domain.contacts import mask
-from secinfo.domain.dates import DEFAULT_LOCALE, format_day, format_moment
+from secinfo.domain.dates import format_day, format_moment
 from secinfo.domain.errors import DomainError, ResendCooldown, Unauthenticated
-from secinfo.domain.model import Session
+from secinfo.domain.model import InfoKind, SecurityInfo, Session
 from secinfo.domain.passkeys import authenticator_name, rp_id_problem
 from secinfo.domain.verification import Verification
-from secinfo.http import DEVICE_COOKIE, SESSION_COOKIE, get_app, get_deps, status_for
+from secinfo.http import (
+    DEVICE_COOKIE,
+    LANGUAGE_COOKIE,
+    SESSION_COOKIE,
+    get_app,
+    get_deps,
+    status_for,
+)
 from secinfo.services import accounts, pending_changes
 from secinfo.services.accounts import NewSession
 from secinfo.services.deps import ServiceConfig
+from secinfo.web import i18n
+from secinfo.web.error_text import error_text
+from secinfo.web.i18n import (
+    ENGLISH,
+    N_,
+    Translator,
+    duration,
+    translator,
+)
 
 CSRF_COOKIE = "secinfo_csrf"
 CSRF_FIELD = "csrf_token"
@@ -52,36 +69,46 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+
+def page_headers(t: Translator) -> dict[str, str]:
+    """The security headers, and the page's language (it follows the request's
+    cookies and Accept-Language, so a shared cache must keep them apart)."""
+    return SECURITY_HEADERS | {
+        "Content-Language": t.language,
+        "Vary": "Accept-Language, Cookie",
+    }
+
+
 # Fixed messages shown after a redirect (?notice=…): no text comes from the URL itself.
 NOTICES = {
-    "signed_out": "You're signed out.",
-    "info_added": "Your new security info is verified and active.",
-    "info_removed": "The security info was removed.",
-    "label_changed": "The label is saved.",
-    "removal_pending": (
+    "signed_out": N_("You're signed out."),
+    "info_added": N_("Your new security info is verified and active."),
+    "info_removed": N_("The security info was removed."),
+    "label_changed": N_("The label is saved."),
+    "removal_pending": N_(
         "That was your last security info that can prove it's you, so its removal waits "
-        "{waiting}. Add new security info or cancel the request in the meantime."
+        "%(waiting)s. Add new security info or cancel the request in the meantime."
     ),
-    "change_pending": "Your request is waiting. We've told all your current contacts.",
-    "change_canceled": "The pending change is canceled; your security info is as it was.",
-    "password_changed": "Your password is changed. Every other session was signed out.",
-    "two_step_on": "2-step verification is on: every sign-in now needs a code too.",
-    "two_step_off": "2-step verification is off.",
-    "sign_in_on": "That contact can now be used to sign in.",
-    "sign_in_off": "That contact can no longer be used to sign in (it stays security info).",
-    "replaced": "The new security info is verified and active.",
-    "secured": (
+    "change_pending": N_("Your request is waiting. We've told all your current contacts."),
+    "change_canceled": N_("The pending change is canceled; your security info is as it was."),
+    "password_changed": N_("Your password is changed. Every other session was signed out."),
+    "two_step_on": N_("2-step verification is on: every sign-in now needs a code too."),
+    "two_step_off": N_("2-step verification is off."),
+    "sign_in_on": N_("That contact can now be used to sign in."),
+    "sign_in_off": N_("That contact can no longer be used to sign in (it stays security info)."),
+    "replaced": N_("The new security info is verified and active."),
+    "secured": N_(
         "Your account is secured: every session was signed out. Reset your password with "
         "'Forgot password' to sign in again."
     ),
-    "password_reset": "Your password is reset and every session was signed out. Sign in now.",
-    "verified": "Thanks, you're verified for the next few minutes.",
-    "passkey_added": "Your passkey is added. Next time, sign in with it: no password, no code.",
-    "account_closed": (
-        "Your account is closed and you're signed out. Its data is erased after {grace}; "
+    "password_reset": N_("Your password is reset and every session was signed out. Sign in now."),
+    "verified": N_("Thanks, you're verified for the next few minutes."),
+    "passkey_added": N_("Your passkey is added. Next time, sign in with it: no password, no code."),
+    "account_closed": N_(
+        "Your account is closed and you're signed out. Its data is erased after %(grace)s; "
         "sign in before then to keep it."
     ),
-    "closure_canceled": (
+    "closure_canceled": N_(
         "Welcome back: you signed in, so your account stays open and nothing will be erased."
     ),
     # The operator pages (/admin)
@@ -99,54 +126,94 @@ NOTICES = {
 }
 
 
-def duration(value: timedelta) -> str:
-    """``timedelta(days=30)`` -> "30 days"; the largest whole unit that fits."""
-    seconds = int(value.total_seconds())
-    # Days from two days up ("24 hours", "7 days"), else hours, else minutes.
-    for unit, size, least in (("day", 86400, 2), ("hour", 3600, 1), ("minute", 60, 1)):
-        if seconds >= size * least and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    if seconds >= 3600:
-        hours = round(seconds / 3600)
-        return f"{hours} hour{'' if hours == 1 else 's'}"
-    return f"{seconds} seconds"
+# The passkey script's sentences (/static/passkeys.js), handed to it in the page's language.
+PASSKEY_TEXTS = {
+    "not_allowed": N_(
+        "The passkey request was canceled, timed out or not allowed. Try again, or use another way."
+    ),
+    "aborted": N_("The passkey request was canceled. Try again when you're ready."),
+    "registered_already": N_(
+        "This device already holds a passkey for your account: you can use it to sign in."
+    ),
+    "invalid_state": N_("This passkey can't be used here. Try another way."),
+    "security": N_("This site's address doesn't allow passkeys. Use another way."),
+    "not_supported": N_("This device has no passkey that fits. Use another way."),
+    "failed": N_("The passkey didn't work. Try again, or use another way."),
+    "unreachable": N_("We couldn't reach the server. Check your connection and try again."),
+    "expired": N_("This page has expired. Reload it and try again."),
+    "unsupported": N_(
+        "This browser doesn't support passkeys (WebAuthn), so the passkey option is hidden."
+    ),
+}
+
+# What each kind of security info is called where it has no contact to show.
+KIND_NOUNS = {
+    InfoKind.EMAIL: N_("email"),
+    InfoKind.PHONE: N_("phone"),
+    InfoKind.AUTHENTICATOR: N_("authenticator app"),
+    InfoKind.RECOVERY_CODE: N_("recovery code"),
+    InfoKind.PASSKEY: N_("passkey"),
+}
+
+
+@pass_context
+def _shown_name(context: Context, item: SecurityInfo) -> str:
+    """An item as pages name it: a contact masked, the others by label or by kind."""
+    if item.channel is not None:
+        return item.masked
+    return item.label or i18n.of(context)._(KIND_NOUNS[item.kind])
+
+
+@pass_context
+def _shown_value(context: Context, item: SecurityInfo) -> str:
+    """An item's value column: a contact masked, the others by kind."""
+    if item.channel is not None:
+        return item.masked
+    return i18n.of(context)._(KIND_NOUNS[item.kind])
 
 
 @dataclass(frozen=True)
 class PageRules:
-    """The configured periods and rules, worded for page text (never typed in a page)."""
+    """The configured periods and rules, worded for page text (never typed in a page),
+    in the page's language; ``*_dative`` after "in"/"after" ("in 30 Tagen")."""
 
     waiting: str
+    waiting_dative: str
     activity: str
     reconfirm_skip: str
-    reconfirm_grace: str
+    reconfirm_grace_dative: str
     step_up: str
     code_ttl: str
     password_min_length: int
-    erasure_grace: str
+    password_hint: str
+    erasure_grace_dative: str
 
     @classmethod
-    def of(cls, config: ServiceConfig) -> PageRules:
+    def of(cls, config: ServiceConfig, t: Translator = ENGLISH) -> PageRules:
         return cls(
-            waiting=duration(config.waiting_period.length),
-            activity=duration(config.activity_retention),
-            reconfirm_skip=duration(config.reconfirm.skip_for),
-            reconfirm_grace=duration(config.reconfirm.grace),
-            step_up=duration(config.step_up_window),
-            code_ttl=duration(config.code_policy.ttl),
+            waiting=duration(config.waiting_period.length, t),
+            waiting_dative=duration(config.waiting_period.length, t, dative=True),
+            activity=duration(config.activity_retention, t),
+            reconfirm_skip=duration(config.reconfirm.skip_for, t),
+            reconfirm_grace_dative=duration(config.reconfirm.grace, t, dative=True),
+            step_up=duration(config.step_up_window, t),
+            code_ttl=duration(config.code_policy.ttl, t),
             password_min_length=passwords.MIN_LENGTH,
-            erasure_grace=duration(config.erasure.grace),
+            password_hint=t._("At least %(num)d characters.", num=passwords.MIN_LENGTH),
+            erasure_grace_dative=duration(config.erasure.grace, t, dative=True),
         )
 
-    @property
-    def password_hint(self) -> str:
-        return f"At least {self.password_min_length} characters."
+
+def page_rules(request: Request) -> PageRules:
+    """The rules worded in this page's language."""
+    return PageRules.of(get_deps(request).config, translator(request))
 
 
 @pass_context
 def _format_time(context: Context, value: datetime | None) -> str:
-    return format_moment(value, context.get("locale")) if value else "never"
+    if value:
+        return format_moment(value, context.get("locale"))
+    return i18n.of(context)._("never")
 
 
 @pass_context
@@ -154,26 +221,19 @@ def _format_date(context: Context, value: datetime | None) -> str:
     return format_day(value, context.get("locale")) if value else ""
 
 
-def page_locale(request: Request) -> str:
-    """The locale dates are written in: the reader's first English variant in
-    Accept-Language (en-GB: "2 December 2026"), else plain English. The page text is
-    English, so a German date in an English sentence would read oddly."""
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip()
-        if tag.lower() == "en" or tag.lower().startswith("en-"):
-            return tag[:16]
-    return DEFAULT_LOCALE
-
-
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
 )
+i18n.install(templates)
 templates.filters["when"] = _format_time
 templates.filters["date"] = _format_date
 templates.filters["authenticator_name"] = authenticator_name
+templates.filters["shown_name"] = _shown_name
+templates.filters["shown_value"] = _shown_value
 
 
 # Paths that answer JSON (or files), never a page, also when they fail.
@@ -220,6 +280,31 @@ def redirect(path: str) -> RedirectResponse:
 
 def with_next(path: str, next_path: str) -> str:
     return f"{path}?next={quote(next_path, safe='/')}"
+
+
+def language_url(request: Request, language: str) -> str:
+    """The language switch's link: choose ``language``, then come back to this page (a
+    page shown after a form post comes back to the form)."""
+    back = request.url.path
+    if request.method == "GET":
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        if query:
+            back = f"{back}?{urlencode(query)}"
+    return f"/language?lang={language}&next={quote(back, safe='/')}"
+
+
+def chose_language(request: Request, language: str, next_path: str) -> RedirectResponse:
+    """The language switch: a preference cookie (no state on the server, so a link
+    another site makes changes nothing but the language), then back to the page."""
+    response = redirect(safe_next(next_path, "/"))
+    if language in i18n.LANGUAGES:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
+            **_cookie_options(request),
+        )
+    return response
 
 
 def step_up_redirect(back_to: str) -> RedirectResponse:
@@ -284,9 +369,14 @@ async def optional_session(request: Request) -> Session | None:
     if not token:
         return None
     try:
-        return await accounts.authenticate(get_deps(request), token)
+        session = await accounts.authenticate(get_deps(request), token)
     except Unauthenticated:
         return None
+    if i18n.explicit_choice(request) is None:  # the account's language is the next choice
+        request.state.account_locale = await accounts.locale_of(
+            get_deps(request), session.account_id
+        )
+    return session
 
 
 async def page_session(request: Request) -> Session:
@@ -423,10 +513,12 @@ async def render(
         change = await pending_changes.current(deps, session.account_id)
     else:
         change = None
-    message = error.message if isinstance(error, DomainError) else error
-    rules = PageRules.of(deps.config)
-    notice = NOTICES.get(request.query_params.get("notice", ""), "").format(
-        waiting=rules.waiting, grace=rules.erasure_grace
+    t = translator(request)
+    message = error_text(error, t) if isinstance(error, DomainError) else error
+    rules = PageRules.of(deps.config, t)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    notice_text = (
+        t._(notice, waiting=rules.waiting, grace=rules.erasure_grace_dative) if notice else None
     )
     policy = deps.config.code_policy
     context = {"code_length": policy.length, "code_numeric": not policy.alphanumeric} | context
@@ -441,14 +533,18 @@ async def render(
         csrf_token=csrf_token(request),
         error=message,
         error_code=error.code if isinstance(error, DomainError) else None,
-        notice=notice or None,
+        notice=notice_text,
         rules=rules,
-        locale=page_locale(request),
+        i18n=t,
+        locale=t.locale,
+        languages=i18n.LANGUAGES,
+        language_url=partial(language_url, request),
+        passkey_texts={key: t._(text) for key, text in PASSKEY_TEXTS.items()},
         now=deps.clock.now(),
         passkeys_off=rp_id_problem(deps.config.web_domain, deps.config.public_url),
         **context,
     )
-    response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(body, status_code=status, headers=page_headers(t))
     new_csrf = getattr(request.state, "new_csrf", None)
     if new_csrf:
         response.set_cookie(CSRF_COOKIE, new_csrf, **_cookie_options(request))

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from secinfo.domain.errors import DomainError, InvalidInput, StepUpRequired
 from secinfo.http import get_deps, request_context
 from secinfo.services import passkeys, recovery, signin
+from secinfo.web.error_text import error_text
+from secinfo.web.i18n import translator
 from secinfo.web.pages import (
     PageSession,
     checked_json,
@@ -28,8 +30,11 @@ router = APIRouter(include_in_schema=False)
 Body = dict[str, Any]
 
 
-def _error(error: DomainError, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict(), **extra}, status_code=error_status(error))
+def _error(request: Request, error: DomainError, **extra: Any) -> JSONResponse:
+    """The refusal for the page's script, its message in the page's language (the
+    script shows it as it is)."""
+    body = error.to_dict() | {"message": error_text(error, translator(request))}
+    return JSONResponse({"error": body, **extra}, status_code=error_status(error))
 
 
 def _text(body: Body, name: str, longest: int = 64) -> str:
@@ -58,9 +63,9 @@ async def registration_options(request: Request, session: PageSession) -> JSONRe
         return _options(await passkeys.registration_options(get_deps(request), session))
     except StepUpRequired as error:
         # Prove it's you first, then come back and add it.
-        return _error(error, redirect=with_next("/security/verify", "/security"))
+        return _error(request, error, redirect=with_next("/security/verify", "/security"))
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
 
 
 @router.post("/security/passkeys")
@@ -77,7 +82,7 @@ async def register(request: Request, session: PageSession) -> JSONResponse:
             request_context(request),
         )
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     return JSONResponse({"redirect": "/security?notice=passkey_added"})
 
 
@@ -88,7 +93,7 @@ async def sign_in_options(request: Request) -> JSONResponse:
     try:
         return _options(await passkeys.sign_in_options(get_deps(request), request_context(request)))
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
 
 
 @router.post("/sign-in/passkey")
@@ -100,7 +105,7 @@ async def sign_in(request: Request) -> JSONResponse:
             get_deps(request), _text(body, "id"), _credential(body), request_context(request)
         )
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     if result.challenge is not None:  # the reconfirm prompt first
         return JSONResponse({"redirect": f"/sign-in/challenge/{result.challenge.challenge.id}"})
     assert result.session is not None
@@ -116,7 +121,7 @@ async def recovery_options(request: Request, recovery_id: str) -> JSONResponse:
     try:
         return _options(await recovery.passkey_options(get_deps(request), recovery_id))
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
 
 
 @router.post("/forgot-password/{recovery_id}/passkey")
@@ -131,7 +136,7 @@ async def recovery_proof(request: Request, recovery_id: str) -> JSONResponse:
             request_context(request),
         )
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     return JSONResponse({"redirect": f"/forgot-password/{recovery_id}"})
 
 
@@ -142,7 +147,7 @@ async def step_up_options(request: Request, session: PageSession) -> JSONRespons
     try:
         return _options(await passkeys.step_up_options(get_deps(request), session))
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
 
 
 @router.post("/security/passkey-step-up")
@@ -158,5 +163,5 @@ async def step_up(request: Request, session: PageSession) -> JSONResponse:
             request_context(request),
         )
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     return JSONResponse({"redirect": next_path})

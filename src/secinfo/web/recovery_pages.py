@@ -12,6 +12,7 @@ from secinfo.domain.errors import DomainError, InvalidInput
 from secinfo.domain.model import InfoKind
 from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import pending_changes, recovery
+from secinfo.web.i18n import Translator, translator
 from secinfo.web.pages import (
     Form,
     code_context,
@@ -60,14 +61,14 @@ async def recovery_start(request: Request, form: Form) -> Response:
     return await _recovery_contacts(request, started)
 
 
-def _recovery_code_page(recovery_id: str, verification_id: str) -> dict[str, Any]:
+def _recovery_code_page(t: Translator, recovery_id: str, verification_id: str) -> dict[str, Any]:
     return {
-        "title": "Enter the code",
-        "lead": "If that is the contact on file, we sent a code to it.",
+        "title": t._("Enter the code"),
+        "lead": t._("If that is the contact on file, we sent a code to it."),
         "action": f"/forgot-password/{recovery_id}/verify",
         "resend_action": f"/forgot-password/{recovery_id}/resend",
         "hidden": {"verification_id": verification_id},
-        "other_way": ("/forgot-password", "Start again"),
+        "other_way": ("/forgot-password", t._("Start again")),
     }
 
 
@@ -88,7 +89,7 @@ async def recovery_send(request: Request, recovery_id: str, form: Form) -> Respo
     return await render(
         request,
         "code.html",
-        **_recovery_code_page(recovery_id, answer.verification_id),
+        **_recovery_code_page(translator(request), recovery_id, answer.verification_id),
         **fresh_send_context(request),
     )
 
@@ -108,15 +109,17 @@ async def recovery_resend(request: Request, recovery_id: str, form: Form) -> Res
             "code.html",
             error=error,
             status=error_status(error),
-            **_recovery_code_page(recovery_id, verification_id),
+            **_recovery_code_page(translator(request), recovery_id, verification_id),
             **resend_refused_context(request, error),
         )
     return await render(
         request,
         "code.html",
         resent=True,
-        resent_text="If that is the contact on file, we sent a new code to it.",
-        **_recovery_code_page(recovery_id, answer.verification_id),
+        resent_text=translator(request)._(
+            "If that is the contact on file, we sent a new code to it."
+        ),
+        **_recovery_code_page(translator(request), recovery_id, answer.verification_id),
         **fresh_send_context(request),
     )
 
@@ -134,7 +137,7 @@ async def recovery_verify(request: Request, recovery_id: str, form: Form) -> Res
             "code.html",
             error=error,
             status=error_status(error),
-            **_recovery_code_page(recovery_id, verification_id),
+            **_recovery_code_page(translator(request), recovery_id, verification_id),
             **code_context(request, None),
         )
     if state.proofs_left:
@@ -217,7 +220,11 @@ async def _notice_page(
         view = await pending_changes.view(get_deps(request), change_id)
     except DomainError as error:
         return await render(
-            request, "message.html", title="Nothing to cancel", error=error, status=404
+            request,
+            "message.html",
+            title=translator(request)._("Nothing to cancel"),
+            error=error,
+            status=404,
         )
     return await render(request, "change_notice.html", view=view, status=status, **context)
 
@@ -227,15 +234,15 @@ async def change_notice(request: Request, change_id: str) -> Response:
     return await _notice_page(request, change_id)
 
 
-def _cancel_code_page(change_id: str, verification_id: str) -> dict[str, Any]:
+def _cancel_code_page(t: Translator, change_id: str, verification_id: str) -> dict[str, Any]:
     return {
-        "title": "Enter the code to cancel the change",
-        "lead": "Type it here to cancel the request.",
+        "title": t._("Enter the code to cancel the change"),
+        "lead": t._("Type it here to cancel the request."),
         "action": f"/pending-changes/{change_id}/cancel",
         "resend_action": f"/pending-changes/{change_id}/cancel/resend",
         "hidden": {"verification_id": verification_id},
         "not_me_choice": True,
-        "other_way": (f"/pending-changes/{change_id}", "Choose another contact"),
+        "other_way": (f"/pending-changes/{change_id}", t._("Choose another contact")),
     }
 
 
@@ -251,7 +258,10 @@ async def change_notice_send(request: Request, change_id: str, form: Form) -> Re
     except DomainError as error:
         return await _notice_page(request, change_id, error_status(error), error=error)
     return await render(
-        request, "code.html", **_cancel_code_page(change_id, sent.id), **code_context(request, sent)
+        request,
+        "code.html",
+        **_cancel_code_page(translator(request), change_id, sent.id),
+        **code_context(request, sent),
     )
 
 
@@ -261,7 +271,10 @@ async def change_notice_resend(request: Request, change_id: str, form: Form) -> 
 
     async def show(**context: Any) -> Response:
         return await render(
-            request, "code.html", **_cancel_code_page(change_id, verification_id), **context
+            request,
+            "code.html",
+            **_cancel_code_page(translator(request), change_id, verification_id),
+            **context,
         )
 
     return await resend_and_show(
@@ -292,7 +305,7 @@ async def change_notice_cancel(request: Request, change_id: str, form: Form) -> 
             "code.html",
             error=error,
             status=error_status(error),
-            **_cancel_code_page(change_id, verification_id),
+            **_cancel_code_page(translator(request), change_id, verification_id),
             **code_context(request, None),
         )
     if not_me:
@@ -300,7 +313,9 @@ async def change_notice_cancel(request: Request, change_id: str, form: Form) -> 
     return await render(
         request,
         "message.html",
-        title="The change is canceled",
-        text="Your security info is as it was before the request. We told all your contacts.",
-        link=("/sign-in", "Sign in"),
+        title=translator(request)._("The change is canceled"),
+        text=translator(request)._(
+            "Your security info is as it was before the request. We told all your contacts."
+        ),
+        link=("/sign-in", translator(request)._("Sign in")),
     )

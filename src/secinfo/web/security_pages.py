@@ -24,15 +24,16 @@ from secinfo.services import (
     step_up,
     verification,
 )
+from secinfo.web.i18n import Translator, translator
 from secinfo.web.pages import (
     Form,
-    PageRules,
     PageSession,
     code_context,
     error_status,
     field,
     is_privileged,
     optional_session,
+    page_rules,
     raw_field,
     redirect,
     render,
@@ -121,16 +122,17 @@ def _held(items: list[SecurityInfo]) -> list[SecurityInfo]:
 async def _step_up_code(
     request: Request, session: Session, verification_id: str, next_path: str, **context: Any
 ) -> Response:
+    t = translator(request)
     return await render(
         request,
         "code.html",
         session=session,
-        title="Enter the code",
-        lead="It keeps you verified for a few minutes.",
+        title=t._("Enter the code"),
+        lead=t._("It keeps you verified for a few minutes."),
         action=f"/security/verify/{verification_id}",
         resend_action=f"/security/verify/{verification_id}/resend",
         hidden={"next": next_path},
-        other_way=("/security/replace", "I don't have any of these"),
+        other_way=("/security/replace", t._("I don't have any of these")),
         **context,
     )
 
@@ -230,12 +232,13 @@ async def add_page(request: Request, session: PageSession) -> Response:
 async def _add_code(
     request: Request, session: Session | None, item_id: str, verification_id: str, **context: Any
 ) -> Response:
+    t = translator(request)
     return await render(
         request,
         "code.html",
         session=session,
-        title="Enter the code we sent to your new contact",
-        lead="It becomes part of your security info once you type the code back.",
+        title=t._("Enter the code we sent to your new contact"),
+        lead=t._("It becomes part of your security info once you type the code back."),
         action=f"/security/add/{item_id}/verify",
         resend_action=f"/security/add/{item_id}/resend",
         hidden={"verification_id": verification_id},
@@ -334,21 +337,27 @@ async def _add_verify_by_flow(
             status=error_status(error),
             **code_context(request, None),
         )
-    name = added.account_name
-    where = (
-        "This browser is now signed in to a different account"
-        if session is not None
-        else "This browser isn't signed in to it any more"
-    )
+    name, t = added.account_name, translator(request)
+    if session is not None:
+        text = t._(
+            "%(item)s is now security info of the account %(name)s. This browser is now "
+            "signed in to a different account: sign in to %(name)s again to see it.",
+            item=added.item.masked,
+            name=name,
+        )
+    else:
+        text = t._(
+            "%(item)s is now security info of the account %(name)s. This browser isn't "
+            "signed in to it any more: sign in to %(name)s again to see it.",
+            item=added.item.masked,
+            name=name,
+        )
     return await render(
         request,
         "message.html",
-        title="Your new security info is verified",
-        text=(
-            f"{added.item.masked} is now security info of the account {name}. "
-            f"{where}: sign in to {name} again to see it."
-        ),
-        link=("/sign-in?next=/security", f"Sign in to {name}"),
+        title=t._("Your new security info is verified"),
+        text=text,
+        link=("/sign-in?next=/security", t._("Sign in to %(name)s", name=name)),
     )
 
 
@@ -427,27 +436,39 @@ async def remove_page(request: Request, session: PageSession, item_id: str) -> R
         item = await _item(request, session, item_id)
     except DomainError:
         return redirect("/security")
+    t = translator(request)
     return await render(
         request,
         "confirm.html",
         session=session,
-        title=f"Remove {item.masked}?" if item.channel else _removal_title(item),
-        text=(
+        title=_removal_title(item, t),
+        text=t._(
             "We won't send codes or security notices to it any more. If it is your last "
-            "contact that can receive codes, the removal waits "
-            f"{PageRules.of(get_deps(request).config).waiting}."
+            "contact that can receive codes, the removal waits %(waiting)s.",
+            waiting=page_rules(request).waiting,
         ),
         action=f"/security/info/{item_id}/remove",
-        button="Remove",
+        button=t._("Remove"),
         danger=True,
         freezable=True,
     )
 
 
-def _removal_title(item: SecurityInfo) -> str:
+def _removal_title(item: SecurityInfo, t: Translator) -> str:
     """ "Remove the passkey “Work laptop”?": kinds without a contact go by their label."""
-    named = f" “{item.label}”" if item.label else ""
-    return f"Remove the {item.kind.noun}{named}?"
+    if item.channel is not None:
+        return t._("Remove %(item)s?", item=item.masked)
+    if item.kind is InfoKind.PASSKEY:
+        if item.label:
+            return t._("Remove the passkey “%(label)s”?", label=item.label)
+        return t._("Remove the passkey?")
+    if item.kind is InfoKind.AUTHENTICATOR:
+        if item.label:
+            return t._("Remove the authenticator app “%(label)s”?", label=item.label)
+        return t._("Remove the authenticator app?")
+    if item.label:
+        return t._("Remove the recovery code “%(label)s”?", label=item.label)
+    return t._("Remove the recovery code?")
 
 
 @router.post("/info/{item_id}/remove")

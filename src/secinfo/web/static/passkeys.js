@@ -61,23 +61,29 @@
     };
   }
 
+  // The page's words for these sentences, in its language (data-passkey-texts).
+  const texts = {};
+  function say(key, english) {
+    return texts[key] || english;
+  }
+
   // What went wrong, in words.
   function browserError(error, creating) {
     switch (error && error.name) {
       case "NotAllowedError":
-        return "The passkey request was canceled, timed out or not allowed. Try again, or use another way.";
+        return say("not_allowed", "The passkey request was canceled, timed out or not allowed. Try again, or use another way.");
       case "AbortError":
-        return "The passkey request was canceled. Try again when you're ready.";
+        return say("aborted", "The passkey request was canceled. Try again when you're ready.");
       case "InvalidStateError":
         return creating
-          ? "This device already holds a passkey for your account: you can use it to sign in."
-          : "This passkey can't be used here. Try another way.";
+          ? say("registered_already", "This device already holds a passkey for your account: you can use it to sign in.")
+          : say("invalid_state", "This passkey can't be used here. Try another way.");
       case "SecurityError":
-        return "This site's address doesn't allow passkeys. Use another way.";
+        return say("security", "This site's address doesn't allow passkeys. Use another way.");
       case "NotSupportedError":
-        return "This device has no passkey that fits. Use another way.";
+        return say("not_supported", "This device has no passkey that fits. Use another way.");
       default:
-        return "The passkey didn't work. Try again, or use another way.";
+        return say("failed", "The passkey didn't work. Try again, or use another way.");
     }
   }
 
@@ -93,13 +99,13 @@
         body: JSON.stringify(body || {}),
       });
     } catch (_) {
-      throw new Failure("We couldn't reach the server. Check your connection and try again.");
+      throw new Failure(say("unreachable", "We couldn't reach the server. Check your connection and try again."));
     }
     let answer = null;
     try {
       answer = await response.json();
     } catch (_) {
-      throw new Failure("This page has expired. Reload it and try again.");
+      throw new Failure(say("expired", "This page has expired. Reload it and try again."));
     }
     if (answer.error) {
       if (answer.redirect) {
@@ -154,11 +160,16 @@
   }
 
   function setUp(box) {
+    try {
+      Object.assign(texts, JSON.parse(box.dataset.passkeyTexts || "{}"));
+    } catch (_) {
+      // English, then
+    }
     const unsupported = box.querySelector("[data-passkey-unsupported]");
     if (!window.PublicKeyCredential || !navigator.credentials) {
       if (unsupported) {
-        unsupported.textContent =
-          "This browser doesn't support passkeys (WebAuthn), so the passkey option is hidden.";
+        unsupported.textContent = say(
+          "unsupported", "This browser doesn't support passkeys (WebAuthn), so the passkey option is hidden.");
       }
       return;
     }
