@@ -5,7 +5,8 @@ the source text, so it has none). They are compiled in memory when first used: n
 step, so a fresh clone, ``pip install -e .`` and ``make run`` all have them. Refresh them
 with ``make translations`` (see README, "Languages").
 
-A request's language, first that applies: ``?lang=`` on the URL, the ``secinfo_lang``
+A request's language (the operator pages under /admin are English only), first that
+applies: ``?lang=`` on the URL, the ``secinfo_lang``
 cookie the language switch sets, the signed-in account's locale, the browser's
 ``Accept-Language``, English. Python code that words text for a page uses the page's
 :class:`Translator`; templates call ``_()``/``ngettext()``, bound to the same one.
@@ -152,11 +153,23 @@ def explicit_choice(request: Request) -> str | None:
     return None
 
 
+# The operator pages are written in English only: they say so (lang="en"), whatever the
+# reader's language, and offer no language switch.
+ENGLISH_ONLY = "/admin"
+
+
+def is_english_only(path: str) -> bool:
+    return path == ENGLISH_ONLY or path.startswith(ENGLISH_ONLY + "/")
+
+
 def translator(request: Request) -> Translator:
     """The page's language for this request (worked out once, then kept on it)."""
     chosen = getattr(request.state, "translator", None)
     if isinstance(chosen, Translator):
         return chosen
+    if is_english_only(request.url.path):
+        request.state.translator = ENGLISH
+        return ENGLISH
     chosen = choose(
         explicit_choice(request),
         getattr(request.state, "account_locale", None),

@@ -537,7 +537,7 @@ async def render(
         rules=rules,
         i18n=t,
         locale=t.locale,
-        languages=i18n.LANGUAGES,
+        languages={} if i18n.is_english_only(request.url.path) else i18n.LANGUAGES,
         language_url=partial(language_url, request),
         passkey_texts={key: t._(text) for key, text in PASSKEY_TEXTS.items()},
         now=deps.clock.now(),
