@@ -298,5 +298,7 @@ async def test_refusals_on_pages_are_in_german(harness: Harness) -> None:
     )
     missing = await harness.client.get("/no-such-page", headers=german)
     assert missing.status_code == 404 and "Seite nicht gefunden" in missing.text
+    hidden = await harness.client.get("/admin", headers=german)  # not an operator
+    assert hidden.status_code == 404 and hidden.text == missing.text  # the area stays unseen
     expired = await harness.client.post("/sign-in", data={}, headers=german)
     assert expired.status_code == 403 and "Dieses Formular ist abgelaufen" in expired.text

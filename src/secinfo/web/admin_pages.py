@@ -29,6 +29,7 @@ from secinfo.domain.model import ApiKeyScope
 from secinfo.http import get_deps
 from secinfo.services import api_keys, delivery_log, fraud, operators, webhooks
 from secinfo.services.operators import OperatorAccount
+from secinfo.web import i18n
 from secinfo.web.pages import Form, error_status, field, optional_session, redirect, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -71,6 +72,7 @@ async def operator_gate(request: Request) -> OperatorAccount:
     except OperatorStepUpRequired:
         raise OperatorStepUp(page_of(request)) from None
     request.state.operator_session = session
+    i18n.english_only(request)  # the operator pages are not translated
     return operator
 
 

@@ -153,13 +153,16 @@ def explicit_choice(request: Request) -> str | None:
     return None
 
 
-# The operator pages are written in English only: they say so (lang="en"), whatever the
-# reader's language, and offer no language switch.
-ENGLISH_ONLY = "/admin"
+def english_only(request: Request) -> None:
+    """This page is written in English only (the operator pages): it says so (lang="en")
+    whatever the reader's language, and offers no language switch. Called once the page
+    is known to be one (the operator gate): a "not found" stays like any other."""
+    request.state.translator = ENGLISH
+    request.state.english_only = True
 
 
-def is_english_only(path: str) -> bool:
-    return path == ENGLISH_ONLY or path.startswith(ENGLISH_ONLY + "/")
+def is_english_only(request: Request) -> bool:
+    return getattr(request.state, "english_only", False) is True
 
 
 def translator(request: Request) -> Translator:
@@ -167,9 +170,6 @@ def translator(request: Request) -> Translator:
     chosen = getattr(request.state, "translator", None)
     if isinstance(chosen, Translator):
         return chosen
-    if is_english_only(request.url.path):
-        request.state.translator = ENGLISH
-        return ENGLISH
     chosen = choose(
         explicit_choice(request),
         getattr(request.state, "account_locale", None),

@@ -282,9 +282,11 @@ def with_next(path: str, next_path: str) -> str:
     return f"{path}?next={quote(next_path, safe='/')}"
 
 
-def language_url(request: Request, language: str) -> str:
+def language_url(request: Request, language: str, back: str | None = None) -> str:
     """The language switch's link: choose ``language``, then come back to this page (a
-    page shown after a form post comes back to the form)."""
+    page shown after a form post comes back to the form), or to ``back``."""
+    if back is not None:
+        return f"/language?lang={language}&next={quote(back, safe='/')}"
     back = request.url.path
     if request.method == "GET":
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
@@ -537,8 +539,10 @@ async def render(
         rules=rules,
         i18n=t,
         locale=t.locale,
-        languages={} if i18n.is_english_only(request.url.path) else i18n.LANGUAGES,
-        language_url=partial(language_url, request),
+        languages={} if i18n.is_english_only(request) else i18n.LANGUAGES,
+        # A "not found" page comes back to the start page: it names no path (the operator
+        # area's "not found" is word for word any other).
+        language_url=partial(language_url, request, back="/" if status == 404 else None),
         passkey_texts={key: t._(text) for key, text in PASSKEY_TEXTS.items()},
         now=deps.clock.now(),
         passkeys_off=rp_id_problem(deps.config.web_domain, deps.config.public_url),
