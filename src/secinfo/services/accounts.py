@@ -248,26 +248,35 @@ async def _remember_device(
 
 async def authenticate(deps: Deps, token: str | None) -> Session:
     """The live session for a bearer token, or :class:`Unauthenticated`."""
+    session, _ = await _authenticate(deps, token, with_locale=False)
+    return session
+
+
+async def authenticate_with_locale(deps: Deps, token: str | None) -> tuple[Session, str | None]:
+    """The live session and its account's locale (its messages' language, and the pages'
+    unless the reader chose one), read in the same unit of work."""
+    return await _authenticate(deps, token, with_locale=True)
+
+
+async def _authenticate(
+    deps: Deps, token: str | None, *, with_locale: bool
+) -> tuple[Session, str | None]:
     if not token:
         raise Unauthenticated()
     now = deps.clock.now()
+    locale = None
     async with deps.uow() as uow:
         session = await uow.sessions.get_by_token_hash(token_hash(token))
         if session is None or not session.is_live(now):
             raise Unauthenticated("The session has ended or is not valid; sign in again.")
+        if with_locale:
+            account = await uow.accounts.get(session.account_id)
+            locale = account.locale if account is not None else None
         if (now - session.last_seen_at).total_seconds() > LAST_SEEN_RESOLUTION_SECONDS:
             session.last_seen_at = now
             await uow.sessions.update(session)
             await uow.commit()
-    return session
-
-
-async def locale_of(deps: Deps, account_id: str) -> str | None:
-    """The account's locale (its messages' language; the pages' too, unless the reader
-    chose one): the browser's language at sign-up."""
-    async with deps.uow() as uow:
-        account = await uow.accounts.get(account_id)
-    return account.locale if account is not None else None
+    return session, locale
 
 
 async def sign_out(deps: Deps, session: Session, context: RequestContext) -> None:

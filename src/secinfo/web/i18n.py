@@ -5,11 +5,11 @@ the source text, so it has none). They are compiled in memory when first used: n
 step, so a fresh clone, ``pip install -e .`` and ``make run`` all have them. Refresh them
 with ``make translations`` (see README, "Languages").
 
-A request's language (the operator pages under /admin are English only), first that
-applies: ``?lang=`` on the URL, the ``secinfo_lang``
+A request's language, first that applies: ``?lang=`` on the URL, the ``secinfo_lang``
 cookie the language switch sets, the signed-in account's locale, the browser's
-``Accept-Language``, English. Python code that words text for a page uses the page's
-:class:`Translator`; templates call ``_()``/``ngettext()``, bound to the same one.
+``Accept-Language``, English (the operator pages under /admin are English only). Python
+code that words text for a page uses the page's :class:`Translator`; templates call
+``_()``/``ngettext()``, bound to the same one.
 """
 
 from __future__ import annotations

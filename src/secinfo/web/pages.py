@@ -370,14 +370,14 @@ async def optional_session(request: Request) -> Session | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
+    deps = get_deps(request)
     try:
-        session = await accounts.authenticate(get_deps(request), token)
+        if i18n.explicit_choice(request) is not None:
+            return await accounts.authenticate(deps, token)
+        # Without the reader's own choice, the account's language is the page's.
+        session, request.state.account_locale = await accounts.authenticate_with_locale(deps, token)
     except Unauthenticated:
         return None
-    if i18n.explicit_choice(request) is None:  # the account's language is the next choice
-        request.state.account_locale = await accounts.locale_of(
-            get_deps(request), session.account_id
-        )
     return session
 
 
