@@ -62,3 +62,4 @@ translations: $(VENV)/.installed-test
 		--omit-header -o $(LOCALES)/messages.pot .
 	$(BIN)/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) --no-fuzzy-matching \
 		--ignore-obsolete -w 100
+	sed -i '/^"POT-Creation-Date: /d' $(LOCALES)/*/LC_MESSAGES/messages.po  # no churn

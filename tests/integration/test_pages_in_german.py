@@ -166,8 +166,8 @@ async def waiting_pages(harness: Harness, token: str) -> dict[str, str]:
     }
 
 
-def check_language(url: str, response: Any, language: str) -> str:
-    assert response.status_code == 200, (url, response.status_code, response.text[:300])
+def check_language(url: str, response: Any, language: str, status: int = 200) -> str:
+    assert response.status_code == status, (url, response.status_code, response.text[:300])
     page = unescape(response.text)
     if url.startswith("/admin"):  # the operator pages are English only
         language = "en"
@@ -302,3 +302,45 @@ async def test_refusals_on_pages_are_in_german(harness: Harness) -> None:
     assert hidden.status_code == 404 and hidden.text == missing.text  # the area stays unseen
     expired = await harness.client.post("/sign-in", data={}, headers=german)
     assert expired.status_code == 403 and "Dieses Formular ist abgelaufen" in expired.text
+
+
+async def test_pages_shown_after_a_form_are_german_too(harness: Harness) -> None:
+    """The pages a form post answers with (code pages, the QR code, the recovery code,
+    a refusal) hold no untranslated text either."""
+    harness.client.headers["accept-language"] = "de"
+    token = await sign_up(harness, EMAIL, "de")
+    harness.client.cookies.set("secinfo_session", token)
+    await harness.step_up(token, EMAIL)
+    page = await harness.client.get("/security/add")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf_token": csrf.group(1)}
+    answers = {
+        "add a contact": await harness.client.post(
+            "/security/add", data=form | {"kind": "email", "value": OTHER}
+        ),
+        "an authenticator's QR code": await harness.client.post(
+            "/security/add/authenticator", data=form | {"label": "Telefon"}
+        ),
+        "the recovery code": await harness.client.post("/security/add/recovery-code", data=form),
+        "a weak password": await harness.client.post(
+            "/security/password",
+            data=form | {"current_password": "a long passphrase 1", "new_password": "kurz"},
+        ),
+        "forgot password": await harness.client.post(
+            "/forgot-password", data=form | {"sign_in_name": EMAIL}
+        ),
+        "a sign-up's code page": await harness.client.post(
+            "/sign-up",
+            data=form | {"sign_in_name": "neu@example.com", "password": "a long passphrase 1"},
+        ),
+    }
+    for what, answer in answers.items():
+        check_language(what, answer, "de", 422 if what == "a weak password" else 200)
+    qr = unescape(answers["an authenticator's QR code"].text)
+    assert 'aria-label="QR-Code zum Scannen mit Ihrer Authenticator-App"' in qr
+    assert "Wir haben einen Code an" in unescape(answers["add a contact"].text)
+    assert "Wählen Sie ein Kennwort mit mindestens" in unescape(answers["a weak password"].text)
+    assert "Ihr Wiederherstellungscode" in unescape(answers["the recovery code"].text)
+    assert "Wohin sollen wir einen Code senden?" in unescape(answers["forgot password"].text)
+    assert "Registrierung abzuschließen" in unescape(answers["a sign-up's code page"].text)
