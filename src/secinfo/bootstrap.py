@@ -47,6 +47,7 @@ class App:
     deps: Deps
     deliverer: Deliverer
     mailbox: DevMailbox | None
+    box: SecretBox
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -144,7 +145,7 @@ def build(
     """Build the application from settings; tests may plug in a clock, hasher or senders."""
     passwords = passwords or Argon2Passwords(settings.password_hash_policy())
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    box = SecretBox(settings.encryption_key_list())
+    box = settings.secret_box()
     clock = clock or SystemClock()
     mailbox = DevMailbox(engine) if settings.is_development else None
     renderer = JinjaRenderer(settings.template_dir)
@@ -197,6 +198,7 @@ def build(
         deps=deps,
         deliverer=deliverer,
         mailbox=mailbox,
+        box=box,
         closers=closers,
     )
 

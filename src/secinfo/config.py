@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from secinfo.adapters.secretbox import SecretBox, derived_index_key
 from secinfo.domain.data_rights import ErasurePolicy
 from secinfo.domain.passkeys import PasskeyPolicy, rp_id_problem
 from secinfo.domain.passwords import PasswordHashPolicy
@@ -59,7 +60,14 @@ class Settings(BaseSettings):
     )
     encryption_keys: str | None = Field(
         None,
-        description="Comma-separated base64 32-byte AES keys for message bodies; first seals.",
+        description="Comma-separated base64 32-byte AES keys for message bodies, secrets and "
+        "contacts at rest; first seals.",
+    )
+    contact_index_key: str | None = Field(
+        None,
+        description="Base64 32-byte key of the contacts' blind index (HMAC-SHA256), which "
+        "lookups and uniqueness use. Required in production; it cannot be rotated without "
+        "recomputing every index.",
     )
 
     host: str = "127.0.0.1"
@@ -298,6 +306,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("contact_index_key")
+    @classmethod
+    def _index_key_decodes(cls, value: str | None) -> str | None:
+        if value is not None and "," in value:
+            raise ValueError("is one key (base64, 32 bytes), not a list")
+        return cls._keys_decode(value)
+
     @field_validator("encryption_keys")
     @classmethod
     def _keys_decode(cls, value: str | None) -> str | None:
@@ -318,7 +333,7 @@ class Settings(BaseSettings):
     def missing_production_secrets(self) -> list[str]:
         if self.env != "production":
             return []
-        names = ("secret_key", "encryption_keys", "public_url")
+        names = ("secret_key", "encryption_keys", "contact_index_key", "public_url")
         return [name for name in names if getattr(self, name) is None]
 
     @classmethod
@@ -364,6 +379,16 @@ class Settings(BaseSettings):
             return [base64.b64decode(part.strip()) for part in self.encryption_keys.split(",")]
         # Development only: derive a key from the server secret.
         return [hashlib.sha256(b"secinfo-outbox:" + self.code_secret()).digest()]
+
+    def contact_index_key_bytes(self) -> bytes:
+        """The blind-index key: as set, or (development only) derived from the server
+        secret with HKDF, so it survives restarts with the data folder."""
+        if self.contact_index_key:
+            return base64.b64decode(self.contact_index_key.strip())
+        return derived_index_key(self.code_secret())
+
+    def secret_box(self) -> SecretBox:
+        return SecretBox(self.encryption_key_list(), self.contact_index_key_bytes())
 
 
 class TomlSource(PydanticBaseSettingsSource):

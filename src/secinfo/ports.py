@@ -375,7 +375,7 @@ class MessageSummary:
 
     id: str
     channel: str
-    destination: str
+    destination: str  # masked (contacts are sealed, and wiped after delivery); a webhook's id
     template: str
     locale: str
     status: str

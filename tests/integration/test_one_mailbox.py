@@ -16,6 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from secinfo.adapters.migrations import migrate
+from secinfo.adapters.sql.contacts_at_rest import duplicate_index, key_index, unseal
+from secinfo.adapters.sql.repositories import VALUE
 from secinfo.adapters.sql.tables import accounts, security_info
 from secinfo.bootstrap import build
 from tests.conftest import TEST_SECRET, Harness, auth, make_settings, running_app
@@ -77,7 +79,10 @@ async def test_the_spelling_typed_is_kept_for_display_and_sending(harness: Harne
     assert items["items"][0]["value"] == "Mi*****@example.com"
     async with harness.app.engine.connect() as connection:
         row = (await connection.execute(sa.select(security_info))).one()
-    assert (row.value, row.value_key) == ("Mixed.Case@example.com", "mixed.case@example.com")
+    # Sealed at rest, keyed on the folded form (contacts_at_rest).
+    assert "mixed" not in row.value.lower()
+    assert unseal(harness.app.box, VALUE, row.id, row.value) == "Mixed.Case@example.com"
+    assert row.value_key == key_index(harness.app.box, "mixed.case@example.com")
     sent = await harness.mailbox("Mixed.Case@example.com")
     assert sent and sent[0]["to"] == "Mixed.Case@example.com"  # sent to the typed spelling
 
@@ -179,7 +184,7 @@ async def _duplicates_before_keys(url: str, tmp_path: Path) -> None:
                         "now": now.replace(microsecond=number),
                     },
                 )
-        await migrate(app.engine)
+        await migrate(app.engine, box=app.box)
     finally:
         await app.close()
 
@@ -226,9 +231,10 @@ async def test_the_migration_keeps_case_duplicates_and_the_operator_is_told(
                         )
                     ).all()
                 )
+            box = harness.app.box
             assert keys == {
-                "inf_old0": NAME,
-                "inf_old1": f"{NAME}#duplicate:inf_old1",
+                "inf_old0": key_index(box, NAME),
+                "inf_old1": duplicate_index(box, "Case-User@example.com"),
             }
             # Nothing merged: each signs in with its own spelling; others reach the oldest.
             for spelling, account in [

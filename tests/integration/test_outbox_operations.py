@@ -171,6 +171,9 @@ def test_settings_name_what_delivery_lacks(tmp_path: Path) -> None:
     secrets = {"secret_key": TEST_SECRET, "encryption_keys": KEY_A, "data_dir": tmp_path}
     with pytest.raises(ConfigError) as production:
         load_settings(env="production", **secrets)
+    # The contacts' blind-index key is refused missing like the encryption keys.
+    assert "SECINFO_CONTACT_INDEX_KEY" in str(production.value)
+    secrets["contact_index_key"] = KEY_B
     assert "SECINFO_SMTP_HOST" in str(production.value)
     assert "SECINFO_SMS_PROVIDER" in str(production.value)
     with pytest.raises(ConfigError) as twilio:

@@ -10,6 +10,7 @@ import typer
 from secinfo.cli.accounts import accounts_cli
 from secinfo.cli.apikeys import apikey_cli
 from secinfo.cli.fraud import fraud_cli
+from secinfo.cli.keys import keys_cli
 from secinfo.cli.operator import operator_cli
 from secinfo.cli.outbox import outbox_cli
 from secinfo.cli.service import migrate, run_worker, serve
@@ -27,6 +28,7 @@ cli.add_typer(accounts_cli, name="accounts")
 cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(twilio_cli, name="twilio-credentials")
 cli.add_typer(operator_cli, name="operator")
+cli.add_typer(keys_cli, name="keys")
 
 
 def main() -> None:

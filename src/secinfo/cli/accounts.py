@@ -28,7 +28,7 @@ def duplicates() -> None:
     """Emails that two or more accounts hold under one case-folded form (a second account
     signed up as ``Case-User@x`` beside ``case-user@x`` before names were folded).
     Nothing is merged: decide with the holders which account stays. Exits 1 if any."""
-    groups = with_app(settings_or_exit(), lambda app: case_duplicates(app.engine))
+    groups = with_app(settings_or_exit(), lambda app: case_duplicates(app.engine, app.box))
     if not groups:
         console.print("No email is held by more than one account.")
         return

@@ -13,7 +13,6 @@ from rich.table import Table
 
 from secinfo.adapters.sql.outbox_admin import FINAL, SqlOutboxAdmin
 from secinfo.cli.common import settings_or_exit, with_app
-from secinfo.domain.contacts import masked_destination
 
 outbox_cli = typer.Typer(
     help="The delivery outbox: list, show, retry, purge.", no_args_is_help=True
@@ -31,9 +30,6 @@ def _admin(action: Callable[[SqlOutboxAdmin, datetime], Awaitable[T]]) -> T:
 
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
-
-
-_masked = masked_destination
 
 
 def _age(text: str) -> timedelta:
@@ -65,7 +61,7 @@ def outbox_list(
         table.add_row(
             message.id,
             message.channel,
-            _masked(message.channel, message.destination),
+            message.destination,
             message.template,
             message.status,
             str(message.attempts),
@@ -86,7 +82,7 @@ def outbox_show(message_id: str) -> None:
     rows = {
         "id": message.id,
         "channel": message.channel,
-        "to": _masked(message.channel, message.destination),
+        "to": message.destination,
         "template / locale": f"{message.template} / {message.locale}",
         "subject": message.subject or "-",
         "body": message.body_state,

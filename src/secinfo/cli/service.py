@@ -18,7 +18,7 @@ from secinfo.config import Settings
 def migrate() -> None:
     """Create or upgrade the database schema."""
     settings = settings_or_exit()
-    with_app(settings, lambda app: run_migrations(app.engine))
+    with_app(settings, lambda app: run_migrations(app.engine, box=app.box))
     console.print("Database schema is up to date.")
 
 
@@ -44,7 +44,7 @@ def serve(
         # Validated like the environment; links in notices then follow the chosen port.
         settings = settings_or_exit(**overrides)
     if auto_migrate:
-        with_app(settings, lambda app: run_migrations(app.engine))
+        with_app(settings, lambda app: run_migrations(app.engine, box=app.box))
     _print_banner(settings)
     application = create_app(build(settings), run_delivery=worker)
     # uvicorn re-raises the signal that stopped it once it has shut down; a handler of

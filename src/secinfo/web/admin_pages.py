@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from secinfo.domain.contacts import masked_destination
 from secinfo.domain.errors import (
     DomainError,
     NotAnOperator,
@@ -134,7 +133,6 @@ async def _outbox_page(
         statuses=delivery_log.STATUSES,
         retryable=delivery_log.RETRYABLE,
         selected=status,
-        masked=masked_destination,
         error=error,
         status=error_status(error) if error else 200,
     )

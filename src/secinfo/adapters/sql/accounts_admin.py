@@ -13,6 +13,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.contacts_at_rest import unseal
+from secinfo.adapters.sql.repositories import VALUE
 from secinfo.adapters.sql.tables import accounts, security_info
 from secinfo.domain.contacts import contact_key
 from secinfo.domain.model import InfoState
@@ -35,8 +38,9 @@ class DuplicateGroup:
     holders: list[Holder]
 
 
-async def case_duplicates(engine: AsyncEngine) -> list[DuplicateGroup]:
-    """Keys whose (not removed) security info belongs to two or more accounts."""
+async def case_duplicates(engine: AsyncEngine, box: SecretBox) -> list[DuplicateGroup]:
+    """Keys whose (not removed) security info belongs to two or more accounts (values
+    are sealed: every one is opened and keyed here)."""
     query = (
         sa.select(
             security_info.c.id,
@@ -54,12 +58,13 @@ async def case_duplicates(engine: AsyncEngine) -> list[DuplicateGroup]:
     groups: dict[str, list[Holder]] = defaultdict(list)
     async with engine.connect() as connection:
         for row in await connection.execute(query):
-            groups[contact_key(row.value)].append(
+            value = unseal(box, VALUE, row.id, row.value)
+            groups[contact_key(value)].append(
                 Holder(
                     account_id=row.account_id,
                     account_status=row.status,
                     item_id=row.id,
-                    value=row.value,
+                    value=value,
                     state=row.state,
                     sign_in=bool(row.sign_in),
                     added_at=row.added_at,

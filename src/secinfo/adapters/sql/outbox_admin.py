@@ -1,6 +1,7 @@
 """Operator queries on the outbox: list, show (with attempts), retry, purge.
 
-Never returns a message body: only whether it is sealed, wiped or plain.
+Never returns a message body (only whether it is sealed, wiped or plain), nor a contact:
+an email's or SMS's destination is its masked form.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from secinfo.domain.model import MessageStatus
 from secinfo.ports import NO_SUCH_MESSAGE, MessageSummary, RetryResult
 
 FINAL = (MessageStatus.SENT.value, MessageStatus.DEAD.value, MessageStatus.EXPIRED.value)
-SUMMARY_COLUMNS = [column for column in outbox.c if column.name != "body"]
+SUMMARY_COLUMNS = [
+    column
+    for column in outbox.c
+    if column.name not in ("body", "destination", "destination_key", "destination_masked")
+]
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,10 @@ class SqlOutboxLog:
         self.connection = connection
 
     def _select(self) -> sa.Select[Any]:
-        return sa.select(*SUMMARY_COLUMNS, outbox.c.body.label("body_text"))
+        shown = sa.func.coalesce(outbox.c.destination_masked, outbox.c.destination)
+        return sa.select(
+            *SUMMARY_COLUMNS, shown.label("destination"), outbox.c.body.label("body_text")
+        )
 
     async def list_messages(
         self, *, status: str | None = None, channel: str | None = None, limit: int = 50

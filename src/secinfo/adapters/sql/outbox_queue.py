@@ -8,6 +8,10 @@ heartbeat renews the leases it still holds (``extend_leases``), and an outcome i
 only while the claim that made the attempt still holds the row (its worker id and attempt
 number), so a send that outlived its lease is never recorded twice.
 
+An email's or SMS's destination is sealed like a code's body and wiped once the message
+can never be sent again (sent or expired; dead when it carried a code, whose body is
+wiped too): its masked form stays for the delivery log.
+
 Every attempt leaves a row in ``delivery_attempts`` (time, outcome, provider message id
 or error), written in the same transaction as the outcome on the message. An email or
 SMS that ends ``dead`` also queues a ``delivery:dead_lettered`` webhook to every
@@ -25,10 +29,11 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from secinfo.adapters.secretbox import SecretBox
-from secinfo.adapters.sql.repositories import SqlOutbox, message_from_row
+from secinfo.adapters.sql.contacts_at_rest import scrubbed, unseal
+from secinfo.adapters.sql.repositories import OUTBOX_DESTINATION, SqlOutbox, message_from_row
 from secinfo.adapters.sql.tables import delivery_attempts, outbox
 from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
-from secinfo.domain.contacts import Channel, mask
+from secinfo.domain.contacts import Channel
 from secinfo.domain.model import MessageStatus, OutgoingMessage
 from secinfo.domain.webhooks import DELIVERY_DEAD_LETTERED, dead_letter_payload
 from secinfo.ports import Holder
@@ -218,9 +223,14 @@ class SqlOutboxQueue:
         ``holder`` (another worker took it over after our lease ran out, or it ended), is
         left as it is.
 
-        A final state ends the lease and wipes a body that carried a code."""
+        A final state ends the lease and wipes a body that carried a code, and the
+        destination of a message that cannot be sent again (a dead one without a code can
+        be retried by an operator). An error is stored without the destination in it."""
         if final:
             values["body"] = sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body)
+            contact = outbox.c.channel != Channel.WEBHOOK.value
+            wiped = contact if outcome != "dead" else sa.and_(contact, outbox.c.carries_secret)
+            values["destination"] = sa.case((wiped, ""), else_=outbox.c.destination)
         still_held = [outbox.c.id == message_id, outbox.c.status == SENDING]
         if holder is not None:
             still_held += [
@@ -228,6 +238,10 @@ class SqlOutboxQueue:
                 outbox.c.attempts == holder.attempt,
             ]
         async with self.engine.begin() as connection:
+            if error is not None:
+                error = await self._scrubbed(connection, message_id, error)
+                if values.get("last_error") is not None:
+                    values["last_error"] = error[:500]
             row = (
                 await connection.execute(
                     outbox.update()
@@ -237,7 +251,7 @@ class SqlOutboxQueue:
                         outbox.c.attempts,
                         outbox.c.worker_id,
                         outbox.c.channel,
-                        outbox.c.destination,
+                        outbox.c.destination_masked,
                         outbox.c.template,
                     )
                 )
@@ -258,6 +272,20 @@ class SqlOutboxQueue:
             }
             await connection.execute(delivery_attempts.insert().values(attempt))
 
+    async def _scrubbed(self, connection: AsyncConnection, message_id: str, error: str) -> str:
+        row = (
+            await connection.execute(
+                sa.select(outbox.c.channel, outbox.c.destination).where(outbox.c.id == message_id)
+            )
+        ).first()
+        if row is None:
+            return error
+        try:
+            destination = unseal(self.box, OUTBOX_DESTINATION, message_id, row.destination)
+        except (ValueError, InvalidTag):
+            return error  # sealed with a key no longer configured: nothing to scrub by
+        return scrubbed(error, row.channel, destination)
+
     async def _dead_lettered(
         self, connection: AsyncConnection, message_id: str, row: Any, now: datetime
     ) -> None:
@@ -276,7 +304,7 @@ class SqlOutboxQueue:
             message_id=message_id,
             channel=row.channel,
             template=row.template,
-            masked_destination=mask(Channel(row.channel), row.destination),
+            masked_destination=row.destination_masked or "",
             attempts=row.attempts,
         )
         store = SqlOutbox(connection, self.box)

@@ -2,7 +2,8 @@
 
 Rows are the account's by ``account_id``; messages and verifications that carry no
 account (a Verify-API code, a "someone tried to sign up with your address" notice) are
-the person's by their destination, compared on every stored spelling of the contact.
+the person's by their destination, found by the blind index of the contact's key (every
+spelling of one mailbox has one; contacts are sealed at rest, see contacts_at_rest).
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.contacts_at_rest import key_index, seal, unseal
 from secinfo.adapters.sql.flow_repositories import SqlChallenges, SqlRecoveries, _change
-from secinfo.adapters.sql.repositories import SqlVerifications, _event, _session
+from secinfo.adapters.sql.repositories import (
+    DESTINATION,
+    OUTBOX_DESTINATION,
+    VALUE,
+    SqlVerifications,
+    _event,
+    _session,
+)
 from secinfo.adapters.sql.tables import (
     accounts,
     activity_events,
@@ -62,13 +72,14 @@ def _keys(values: Iterable[str]) -> set[str]:
     return {contact_key(value) for value in values}
 
 
-def _lowered(values: Iterable[str]) -> list[str]:
-    return sorted({value.lower() for value in values} | {contact_key(v) for v in values})
-
-
 class SqlPersonalData:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
         self.connection = connection
+        self.box = box
+
+    def _indexes(self, values: Iterable[str]) -> list[str]:
+        """The blind indexes of the contacts' keys."""
+        return sorted({key_index(self.box, value) for value in values})
 
     # -- reading ---------------------------------------------------------------------------
     async def _account(self, account_id: str) -> Account | None:
@@ -101,6 +112,7 @@ class SqlPersonalData:
             values = _fields(row)
             for column in ("value_key", "secret", "last_step"):
                 values.pop(column, None)
+            values["value"] = unseal(self.box, VALUE, values["id"], values["value"])
             values["kind"] = InfoKind(values["kind"])
             values["state"] = InfoState(values["state"])
             items.append(SecurityInfo(**values))
@@ -115,10 +127,10 @@ class SqlPersonalData:
                 condition,
                 sa.and_(
                     verifications.c.account_id.is_(None),
-                    sa.func.lower(verifications.c.destination).in_(_lowered(values)),
+                    verifications.c.destination_key.in_(self._indexes(values)),
                 ),
             )
-        loader = SqlVerifications(self.connection, row_locks=False)
+        loader = SqlVerifications(self.connection, self.box, row_locks=False)
         rows = await self.connection.execute(
             verifications.select().where(condition).order_by(verifications.c.created_at)
         )
@@ -136,12 +148,15 @@ class SqlPersonalData:
     async def _messages(
         self, verification_ids: set[str], values: set[str]
     ) -> list[tuple[MessageRecord, str | None]]:
-        keys = _keys(values)
+        # A delivered message's destination is wiped: the contact it went to is the one
+        # of ``values`` with its key's index.
+        known = {key_index(self.box, value): value for value in sorted(values)}
+        indexes = sorted(known)
         conditions = []
         if verification_ids:
             conditions.append(outbox.c.verification_id.in_(sorted(verification_ids)))
         if values:
-            conditions.append(sa.func.lower(outbox.c.destination).in_(_lowered(values)))
+            conditions.append(outbox.c.destination_key.in_(indexes))
         if not conditions:
             return []
         rows = await self.connection.execute(
@@ -151,6 +166,8 @@ class SqlPersonalData:
                 outbox.c.template,
                 outbox.c.status,
                 outbox.c.destination,
+                outbox.c.destination_masked,
+                outbox.c.destination_key,
                 outbox.c.created_at,
                 outbox.c.sent_at,
                 outbox.c.attempts,
@@ -162,10 +179,10 @@ class SqlPersonalData:
         found = []
         for row in rows:
             ours = row.verification_id in verification_ids
-            if not ours and not (
-                row.verification_id is None and contact_key(row.destination) in keys
-            ):
+            if not ours and not (row.verification_id is None and row.destination_key in indexes):
                 continue  # another account's code to a shared address
+            # Wiped after delivery: the masked form is all that is left of it.
+            destination = unseal(self.box, OUTBOX_DESTINATION, row.id, row.destination)
             found.append(
                 (
                     MessageRecord(
@@ -173,7 +190,10 @@ class SqlPersonalData:
                         channel=row.channel,
                         template=row.template,
                         status=row.status,
-                        destination=row.destination,
+                        destination=destination
+                        or known.get(row.destination_key or "")
+                        or row.destination_masked
+                        or "",
                         created_at=row.created_at,
                         sent_at=row.sent_at,
                         attempts=row.attempts,
@@ -254,17 +274,21 @@ class SqlPersonalData:
     async def held_by_others(self, account_id: str, values: set[str]) -> set[str]:
         if not values:
             return set()
+        wanted = {key_index(self.box, value): value for value in values}
         rows = await self.connection.execute(
-            sa.select(security_info.c.value)
+            sa.select(security_info.c.value_key)
             .join(accounts, accounts.c.id == security_info.c.account_id)
             .where(
                 security_info.c.account_id != account_id,
                 accounts.c.status != AccountStatus.ERASED.value,
-                sa.func.lower(security_info.c.value).in_(_lowered(values)),
+                sa.or_(
+                    # An old case-duplicate's index starts with its key's (contacts_at_rest).
+                    *(security_info.c.value_key.startswith(index) for index in sorted(wanted))
+                ),
             )
         )
-        others = _keys(row.value for row in rows)
-        return {value for value in values if contact_key(value) in others}
+        others = {str(row.value_key)[:64] for row in rows}
+        return {value for index, value in wanted.items() if index in others}
 
     async def closed_due(self, now: datetime, limit: int) -> list[str]:
         rows = await self.connection.execute(
@@ -328,13 +352,14 @@ class SqlPersonalData:
             )
         )
         for row in list(rows):
-            erased = replacements.get(contact_key(row.value), row.value)
+            value = unseal(self.box, VALUE, row.id, row.value)
+            erased = replacements.get(contact_key(value), value)
             await connection.execute(
                 security_info.update()
                 .where(security_info.c.id == row.id)
                 .values(
-                    value=erased,
-                    value_key=erased,
+                    value=seal(self.box, VALUE, row.id, erased),
+                    value_key=key_index(self.box, erased),
                     label=None,
                     secret=None,
                     last_step=None,
@@ -357,22 +382,26 @@ class SqlPersonalData:
                     verifications.c.account_id == account_id,
                     sa.and_(
                         verifications.c.account_id.is_(None),
-                        sa.func.lower(verifications.c.destination).in_(_lowered(plan.unshared)),
+                        verifications.c.destination_key.in_(self._indexes(plan.unshared)),
                     ),
                 )
             )
         )
         verification_ids = []
         for row in list(rows):
-            key = contact_key(row.destination)
+            destination = unseal(self.box, DESTINATION, row.id, row.destination)
+            key = contact_key(destination)
             if row.account_id != account_id and key not in unshared_keys:
                 continue
             verification_ids.append(row.id)
+            erased = replacements.get(key, destination)
             await connection.execute(
                 verifications.update()
                 .where(verifications.c.id == row.id)
                 .values(
-                    destination=replacements.get(key, row.destination),
+                    destination=seal(self.box, DESTINATION, row.id, erased),
+                    destination_lookup=self.box.blind_index(erased),
+                    destination_key=key_index(self.box, erased),
                     codes="[]",
                     status=sa.case(
                         (verifications.c.status == Status.PENDING.value, Status.CANCELED.value),
@@ -384,27 +413,35 @@ class SqlPersonalData:
         counts["verifications"] = len(verification_ids)
 
         # Messages: bodies and destinations go; what was sent when stays for operations.
-        conditions = [sa.func.lower(outbox.c.destination).in_(_lowered(plan.unshared))]
+        # An email's or SMS's destination is sealed, or wiped after delivery: its key's
+        # index says whose it was.
+        unshared_indexes = self._indexes(plan.unshared)
+        erased_by_index = {
+            key_index(self.box, value): erased for value, erased in plan.replacements.items()
+        }
+        conditions = [outbox.c.destination_key.in_(unshared_indexes)]
         if verification_ids:
             conditions.append(outbox.c.verification_id.in_(verification_ids))
         rows = await connection.execute(
-            sa.select(outbox.c.id, outbox.c.destination, outbox.c.verification_id).where(
+            sa.select(outbox.c.id, outbox.c.destination_key, outbox.c.verification_id).where(
                 sa.or_(*conditions)
             )
         )
         message_ids = []
         for row in list(rows):
-            key = contact_key(row.destination)
             if row.verification_id not in verification_ids and not (
-                row.verification_id is None and key in unshared_keys
+                row.verification_id is None and row.destination_key in unshared_indexes
             ):
                 continue
             message_ids.append(row.id)
+            erased = erased_by_index.get(row.destination_key, "")
             await connection.execute(
                 outbox.update()
                 .where(outbox.c.id == row.id)
                 .values(
-                    destination=replacements.get(key, row.destination),
+                    destination="",
+                    destination_masked=erased,
+                    destination_key=key_index(self.box, erased) if erased else None,
                     subject="",
                     body="",
                     last_error=None,
@@ -421,8 +458,10 @@ class SqlPersonalData:
                 .where(delivery_attempts.c.message_id.in_(message_ids))
                 .values(error=None)
             )
+        # Development only, and not sealed: compared on the spellings as before.
+        lowered = sorted({value.lower() for value in plan.unshared} | unshared_keys)
         mailbox_condition: sa.ColumnElement[bool] = sa.func.lower(dev_mailbox.c.destination).in_(
-            _lowered(plan.unshared)
+            lowered
         )
         if message_ids:
             mailbox_condition = sa.or_(mailbox_condition, dev_mailbox.c.message_id.in_(message_ids))

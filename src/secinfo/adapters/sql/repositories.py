@@ -10,6 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.contacts_at_rest import (
+    duplicate_index,
+    key_index,
+    seal,
+    spelling_index,
+    unseal,
+)
 from secinfo.adapters.sql.tables import (
     accounts,
     activity_events,
@@ -19,7 +26,7 @@ from secinfo.adapters.sql.tables import (
     sessions,
     verifications,
 )
-from secinfo.domain.contacts import Channel, contact_key
+from secinfo.domain.contacts import Channel, masked_destination
 from secinfo.domain.errors import Conflict
 from secinfo.domain.model import (
     Account,
@@ -123,9 +130,13 @@ class SqlAccounts:
         return bool(result.rowcount)
 
 
+VALUE = "security_info.value"
+
+
 def _security_info(row: sa.Row[Any], box: SecretBox) -> SecurityInfo:
     values = _fields(row)
     values.pop("value_key", None)  # derived from the value; kept for lookups only
+    values["value"] = unseal(box, VALUE, values["id"], values["value"])
     values["kind"] = InfoKind(values["kind"])
     values["state"] = InfoState(values["state"])
     if values.get("secret") and SecretBox.is_sealed(values["secret"]):
@@ -134,7 +145,8 @@ def _security_info(row: sa.Row[Any], box: SecretBox) -> SecurityInfo:
 
 
 class SqlSecurityInfo:
-    """Security info rows. An authenticator's secret is sealed with the encryption keys
+    """Security info rows. The value is sealed (contacts_at_rest) and looked up by the
+    blind index of its key. An authenticator's secret is sealed with the encryption keys
     (bound to its row id); a recovery code's keyed hash is stored as it is. Neither it nor
     the last accepted time step is written by ``update``: only ``add`` and the
     conditional ``claim_step`` and ``replace_secret``, so a stale copy can never bring
@@ -152,13 +164,12 @@ class SqlSecurityInfo:
             return secret
         return self.box.seal(secret, item.id)
 
-    @staticmethod
-    def _values(item: SecurityInfo) -> dict[str, Any]:
+    def _values(self, item: SecurityInfo) -> dict[str, Any]:
         return {
             "id": item.id,
             "account_id": item.account_id,
             "kind": item.kind.value,
-            "value": item.value,
+            "value": seal(self.box, VALUE, item.id, item.value),
             "label": item.label,
             "state": item.state.value,
             "sign_in": item.sign_in,
@@ -172,7 +183,7 @@ class SqlSecurityInfo:
         # The key is written once: an update never rewrites it (a row marked as an old
         # case-duplicate keeps its mark).
         values = self._values(item) | {
-            "value_key": contact_key(item.value),
+            "value_key": key_index(self.box, item.value),
             "secret": self._stored_secret(item, item.secret),
             "last_step": item.last_step,
             "credential_id": item.credential_id,
@@ -237,42 +248,30 @@ class SqlSecurityInfo:
         )
         return [self._load(row) for row in rows]
 
-    async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
-        """The name whose key is ``value``'s; the exact spelling first (an account that was
-        a case-duplicate before keys existed keeps signing in with its own spelling)."""
-        row = (
-            await self.connection.execute(
-                security_info.select()
-                .where(
-                    sa.or_(
-                        security_info.c.value_key == contact_key(value),
-                        security_info.c.value == value,
-                    ),
-                    security_info.c.sign_in.is_(True),
-                    security_info.c.state != InfoState.PENDING.value,
-                )
-                .order_by(sa.case((security_info.c.value == value, 0), else_=1))
-                .limit(1)
+    def _sign_in_name(self, value: str, *columns: Any) -> sa.Select[Any]:
+        """The name whose key is ``value``'s, by blind index; the exact spelling first (an
+        account that was a case-duplicate before keys existed keeps signing in with its
+        own spelling). Two index values are computed for every name, known or not."""
+        spelling = duplicate_index(self.box, value)
+        return (
+            sa.select(*columns)
+            .where(
+                security_info.c.value_key.in_([key_index(self.box, value), spelling]),
+                security_info.c.sign_in.is_(True),
+                security_info.c.state != InfoState.PENDING.value,
             )
-        ).first()
+            .order_by(sa.case((security_info.c.value_key == spelling, 0), else_=1))
+            .limit(1)
+        )
+
+    async def find_sign_in_name(self, value: str) -> SecurityInfo | None:
+        row = (await self.connection.execute(self._sign_in_name(value, security_info))).first()
         return self._load(row) if row else None
 
     async def find_sign_in_account(self, value: str) -> str | None:
         """The account of ``find_sign_in_name``, without reading the item: a known and an
         unknown name cost the same to look up."""
-        found = await self.connection.scalar(
-            sa.select(security_info.c.account_id)
-            .where(
-                sa.or_(
-                    security_info.c.value_key == contact_key(value),
-                    security_info.c.value == value,
-                ),
-                security_info.c.sign_in.is_(True),
-                security_info.c.state != InfoState.PENDING.value,
-            )
-            .order_by(sa.case((security_info.c.value == value, 0), else_=1))
-            .limit(1)
-        )
+        found = await self.connection.scalar(self._sign_in_name(value, security_info.c.account_id))
         return str(found) if found is not None else None
 
     async def find_passkey(self, credential_id: str) -> SecurityInfo | None:
@@ -319,19 +318,28 @@ class SqlSecurityInfo:
         return list(grouped.values())
 
 
+DESTINATION = "verifications.destination"
+
+
 class SqlVerifications:
-    def __init__(self, connection: AsyncConnection, *, row_locks: bool) -> None:
+    """Verifications. The destination is sealed; the Verify API finds a pending one by
+    the blind index of the destination's spelling, the person's data by its key's."""
+
+    def __init__(self, connection: AsyncConnection, box: SecretBox, *, row_locks: bool) -> None:
         self.connection = connection
+        self.box = box
         self.row_locks = row_locks
         self._versions: dict[str, int] = {}
 
-    @staticmethod
-    def _values(verification: Verification) -> dict[str, Any]:
+    def _values(self, verification: Verification) -> dict[str, Any]:
+        destination = verification.destination
         return {
             "id": verification.id,
             "purpose": verification.purpose.value,
             "channel": verification.channel.value,
-            "destination": verification.destination,
+            "destination": seal(self.box, DESTINATION, verification.id, destination),
+            "destination_lookup": spelling_index(self.box, destination),
+            "destination_key": key_index(self.box, destination),
             "status": verification.status.value,
             "account_id": verification.account_id,
             "api_key_id": verification.api_key_id,
@@ -352,6 +360,9 @@ class SqlVerifications:
     def _load(self, row: sa.Row[Any]) -> Verification:
         values = _fields(row)
         self._versions[values["id"]] = values.pop("version")
+        for column in ("destination_lookup", "destination_key"):
+            values.pop(column, None)
+        values["destination"] = unseal(self.box, DESTINATION, values["id"], values["destination"])
         values["purpose"] = Purpose(values["purpose"])
         values["channel"] = Channel(values["channel"])
         values["status"] = Status(values["status"])
@@ -380,7 +391,7 @@ class SqlVerifications:
             verifications.update()
             .where(
                 verifications.c.api_key_id == api_key_id,
-                verifications.c.destination == destination,
+                verifications.c.destination_lookup == spelling_index(self.box, destination),
                 verifications.c.channel == channel.value,
                 verifications.c.status == Status.PENDING.value,
                 verifications.c.expires_at <= now,
@@ -422,7 +433,7 @@ class SqlVerifications:
             verifications.select()
             .where(
                 verifications.c.api_key_id == api_key_id,
-                verifications.c.destination == destination,
+                verifications.c.destination_lookup == spelling_index(self.box, destination),
                 verifications.c.channel == channel.value,
                 verifications.c.status == Status.PENDING.value,
                 verifications.c.expires_at > now,
@@ -525,10 +536,14 @@ class SqlApiKeys:
         )
 
 
+OUTBOX_DESTINATION = "outbox.destination"
+
+
 def message_from_row(row: sa.Row[Any], box: SecretBox) -> OutgoingMessage:
     values = _fields(row)
-    for column in ("lease_until", "worker_id"):
+    for column in ("lease_until", "worker_id", "destination_masked", "destination_key"):
         values.pop(column, None)
+    values["destination"] = unseal(box, OUTBOX_DESTINATION, values["id"], values["destination"])
     values["channel"] = Channel(values["channel"])
     values["status"] = MessageStatus(values["status"])
     if values["body"]:
@@ -547,6 +562,14 @@ class SqlOutbox:
         values["status"] = message.status.value
         if message.carries_secret:
             values["body"] = self.box.seal(message.body, associated=message.id)
+        if message.channel is not Channel.WEBHOOK:
+            values["destination"] = seal(
+                self.box, OUTBOX_DESTINATION, message.id, message.destination
+            )
+            values["destination_masked"] = masked_destination(
+                message.channel.value, message.destination
+            )
+            values["destination_key"] = key_index(self.box, message.destination)
         await self.connection.execute(outbox.insert().values(values))
 
     async def latest_status_for_verification(self, verification_id: str) -> MessageStatus | None:

@@ -77,10 +77,12 @@ security_info = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("account_id", ID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("value", sa.String(320), nullable=False),
-    # contact_key(value): what names are compared on (one mailbox, one name). Rows that
-    # were case-duplicates before the key existed carry "<key>#duplicate:<id>" (see
-    # migration 0005 and `secinfo accounts duplicates`).
+    # Sealed (contacts_at_rest: bound to the row); never compared in SQL.
+    sa.Column("value", sa.Text(), nullable=False),
+    # The blind index of contact_key(value): what names are looked up and kept unique on
+    # (one mailbox, one name). Rows that were case-duplicates before keys existed carry
+    # "<key's index>#<own spelling's index>" (migrations 0005 and 0014, `secinfo
+    # accounts duplicates`).
     sa.Column("value_key", sa.String(400)),
     sa.Column("label", sa.String(64)),
     sa.Column("state", sa.String(16), nullable=False),
@@ -97,13 +99,6 @@ security_info = sa.Table(
     sa.Index("ix_security_info_account_id", "account_id"),
     sa.Index("uq_security_info_credential_id", "credential_id", unique=True),
     sa.Index(
-        "uq_security_info_sign_in_name",
-        "value",
-        unique=True,
-        sqlite_where=sa.text("sign_in = 1 AND state <> 'pending'"),
-        postgresql_where=sa.text("sign_in AND state <> 'pending'"),
-    ),
-    sa.Index(
         "uq_security_info_sign_in_key",
         "value_key",
         unique=True,
@@ -118,7 +113,11 @@ verifications = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("purpose", sa.String(32), nullable=False),
     sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("destination", sa.String(320), nullable=False),
+    # Sealed; looked up by the blind index of its spelling (destination_lookup) and,
+    # for the person's data, of its key (destination_key).
+    sa.Column("destination", sa.Text(), nullable=False),
+    sa.Column("destination_lookup", sa.String(64)),
+    sa.Column("destination_key", sa.String(64)),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("account_id", ID),
     sa.Column("api_key_id", ID),
@@ -133,14 +132,15 @@ verifications = sa.Table(
     sa.Column("last_sent_at", UTCDateTime()),
     sa.Column("approved_at", UTCDateTime()),
     sa.Column("version", sa.Integer(), nullable=False),
-    sa.Index("ix_verifications_lookup", "api_key_id", "destination", "status"),
+    sa.Index("ix_verifications_lookup", "api_key_id", "destination_lookup", "status"),
+    sa.Index("ix_verifications_destination_key", "destination_key"),
     # One pending Verify-API verification per (API key, channel, destination): concurrent
     # starts for one ``to`` serialise here, the losers resend on the winner's id.
     sa.Index(
         "ux_verifications_pending_api",
         "api_key_id",
         "channel",
-        "destination",
+        "destination_lookup",
         unique=True,
         sqlite_where=sa.text("status = 'pending' AND api_key_id IS NOT NULL"),
         postgresql_where=sa.text("status = 'pending' AND api_key_id IS NOT NULL"),
@@ -189,7 +189,12 @@ outbox = sa.Table(
     metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("destination", sa.String(320), nullable=False),
+    # An email's or SMS's: sealed like a body, wiped ("") once the message can never be
+    # sent again; its masked form stays for the delivery log, its key's blind index for
+    # the person's data. A webhook's: the endpoint's id, as it is.
+    sa.Column("destination", sa.Text(), nullable=False),
+    sa.Column("destination_masked", sa.String(400)),
+    sa.Column("destination_key", sa.String(64)),
     sa.Column("template", sa.String(64), nullable=False),
     sa.Column("locale", sa.String(16), nullable=False),
     sa.Column("subject", sa.String(255), nullable=False),
@@ -210,6 +215,7 @@ outbox = sa.Table(
     sa.Index("ix_outbox_verification_id", "verification_id"),
     # A webhook endpoint's deliveries, newest first.
     sa.Index("ix_outbox_channel_destination", "channel", "destination", "created_at"),
+    sa.Index("ix_outbox_destination_key", "destination_key"),
 )
 
 dev_mailbox = sa.Table(

@@ -68,7 +68,7 @@ class SqlUnitOfWork:
         row_locks = self._engine.dialect.name == "postgresql"
         self.accounts = SqlAccounts(connection)
         self.security_info = SqlSecurityInfo(connection, self._box)
-        self.verifications = SqlVerifications(connection, row_locks=row_locks)
+        self.verifications = SqlVerifications(connection, self._box, row_locks=row_locks)
         self.sessions = SqlSessions(connection)
         self.api_keys = SqlApiKeys(connection)
         self.outbox = SqlOutbox(connection, self._box)
@@ -82,8 +82,8 @@ class SqlUnitOfWork:
         self.billing = SqlBilling(connection)
         self.prefix_blocks = SqlPrefixBlocks(connection)
         self.webhooks = SqlWebhookEndpoints(connection, self._box)
-        self.verify_services = SqlVerifyServices(connection)
-        self.personal_data = SqlPersonalData(connection)
+        self.verify_services = SqlVerifyServices(connection, self._box)
+        self.personal_data = SqlPersonalData(connection, self._box)
         self.operators = SqlOperators(connection)
         self.outbox_log = SqlOutboxLog(connection)
         return self

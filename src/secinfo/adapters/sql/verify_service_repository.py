@@ -1,4 +1,9 @@
-"""SQL storage of the Twilio-compatible front end's accounts, services and rate limits."""
+"""SQL storage of the Twilio-compatible front end's accounts, services and rate limits.
+
+Attempts are the outbox's code messages; their destination is read from the verification
+(sealed, not wiped after delivery). Destinations are sealed, so a filter on their prefix
+(Country, DestinationPrefix) is applied after opening them, not in SQL.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from secinfo.adapters.secretbox import SecretBox
+from secinfo.adapters.sql.contacts_at_rest import unseal
+from secinfo.adapters.sql.repositories import DESTINATION
 from secinfo.adapters.sql.tables import (
     outbox,
     twilio_accounts,
@@ -30,8 +38,9 @@ def _values(row: sa.Row[Any]) -> dict[str, Any]:
 
 
 class SqlVerifyServices:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
         self.connection = connection
+        self.box = box
 
     async def _first(self, statement: sa.Select[Any]) -> dict[str, Any] | None:
         row = (await self.connection.execute(statement)).first()
@@ -215,8 +224,6 @@ class SqlVerifyServices:
             conditions.append(outbox.c.created_at <= query.created_before)
         if query.channel is not None:
             conditions.append(outbox.c.channel == query.channel)
-        if query.calling_code is not None:
-            conditions.append(outbox.c.destination.startswith(query.calling_code, autoescape=True))
         if query.service_sid is not None:
             conditions.append(twilio_services.c.sid == query.service_sid)
         if query.verification_id is not None:
@@ -229,13 +236,15 @@ class SqlVerifyServices:
             conditions.append(verifications.c.status != "approved")
         return conditions
 
-    async def attempts(self, query: AttemptFilter, limit: int, offset: int) -> list[Attempt]:
+    async def _attempts(
+        self, query: AttemptFilter, limit: int | None = None, offset: int = 0
+    ) -> list[Attempt]:
         statement = (
             sa.select(
                 outbox.c.id,
                 outbox.c.verification_id,
                 outbox.c.channel,
-                outbox.c.destination,
+                verifications.c.destination,
                 outbox.c.created_at,
                 outbox.c.sent_at,
                 outbox.c.status,
@@ -244,26 +253,35 @@ class SqlVerifyServices:
             )
             .where(*self._attempt_conditions(query))
             .order_by(outbox.c.created_at.desc(), outbox.c.id.desc())
-            .limit(limit)
-            .offset(offset)
         )
-        rows = await self.connection.execute(statement)
-        return [
+        if query.calling_code is None:  # else the page is cut after the prefix filter
+            statement = statement.limit(limit).offset(offset)
+        found = [
             Attempt(
                 message_id=row.id,
                 verification_id=row.verification_id,
                 service_sid=row.service_sid,
                 channel=row.channel,
-                destination=row.destination,
+                destination=unseal(self.box, DESTINATION, row.verification_id, row.destination),
                 created_at=row.created_at,
                 updated_at=row.sent_at or row.created_at,
                 delivery_status=row.status,
                 converted=row.verification_status == "approved",
             )
-            for row in rows
+            for row in await self.connection.execute(statement)
         ]
+        if query.calling_code is None:
+            return found
+        found = [item for item in found if item.destination.startswith(query.calling_code)]
+        return found[offset:] if limit is None else found[offset : offset + limit]
+
+    async def attempts(self, query: AttemptFilter, limit: int, offset: int) -> list[Attempt]:
+        return await self._attempts(query, limit, offset)
 
     async def attempt_totals(self, query: AttemptFilter) -> tuple[int, int]:
+        if query.calling_code is not None:
+            found = await self._attempts(query)
+            return len(found), sum(1 for item in found if item.converted)
         approved = sa.case((verifications.c.status == "approved", 1), else_=0)
         row = (
             await self.connection.execute(
