@@ -7,6 +7,7 @@ signed; the holder reads the notices in the development mailbox."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,15 @@ async def test_a_lock_refuses_every_sign_in_ends_sessions_and_tells_the_holder(
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"]["code"] == "account_locked"
     assert "administrator" in refused.json()["error"]["message"]
+    form = await admin.client.get("/sign-in")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+    page = await admin.client.post(
+        "/sign-in",
+        data={"sign_in_name": EMAIL, "password": PASSWORD, "csrf_token": csrf.group(1)},
+    )
+    assert page.status_code == 403 and "locked by an administrator" in page.text
+    assert "secinfo_session" not in page.headers.get("set-cookie", "")
     wrong = await sign_in(admin, password="not the password 7")
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
     request = await sign_in_options(admin)

@@ -144,6 +144,23 @@ async def test_a_plain_update_with_an_old_copy_does_not_undo_a_lock(
     assert store.accounts[account_id].locked
 
 
+async def test_a_sign_in_that_read_the_account_before_a_lock_opens_no_session(
+    deps: Deps, store: FakeStore, alice: NewSession
+) -> None:
+    """Password checked, then the lock commits, then the sign-in opens its session: the
+    session is refused (and nothing of the sign-in is kept)."""
+    account_id = alice.session.account_id
+    async with deps.uow() as uow:
+        checked = await uow.accounts.get(account_id)
+    await admin_accounts.lock(deps, account_id, OPERATOR)
+    assert checked is not None
+    sessions_before = len(store.sessions)
+    async with deps.uow() as uow:
+        with pytest.raises(AccountLocked):
+            await accounts.open_session(deps, uow, checked, CONTEXT)
+    assert len(store.sessions) == sessions_before
+
+
 async def test_unlock_restores_sign_in_and_tells_the_holder(
     deps: Deps, store: FakeStore, alice: NewSession
 ) -> None:

@@ -174,7 +174,9 @@ def _sign_in_names(items: list[SecurityInfo]) -> list[SecurityInfo]:
 
 async def search(deps: Deps, sign_in_name: str) -> list[AdminAccountSummary]:
     """The account a sign-in with this name would reach, normalised the same way (case
-    of an email, spaces and dashes in a phone number); [] when there is none."""
+    of an email, spaces and dashes in a phone number); [] when there is none. A name
+    that is neither an email address nor a phone number raises the sign-in's own
+    ``InvalidInput`` (``invalid_email``, ``invalid_phone``, ``invalid_sign_in_name``)."""
     _, value = normalize_contact(sign_in_name)
     async with deps.uow() as uow:
         account_id = await uow.security_info.find_sign_in_account(value)
