@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from secinfo.domain.errors import DomainError
-from secinfo.domain.model import InfoKind
 from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import accounts, signin
 from secinfo.web.i18n import N_, translator
@@ -19,6 +18,7 @@ from secinfo.web.pages import (
     PageSession,
     chose_language,
     code_context,
+    contact_kind,
     error_status,
     field,
     optional_session,
@@ -228,12 +228,11 @@ async def challenge_send(request: Request, challenge_id: str, form: Form) -> Res
 
 @router.post("/sign-in/challenge/{challenge_id}/add")
 async def challenge_add(request: Request, challenge_id: str, form: Form) -> Response:
-    kind = field(form, "kind")
     try:
         sent = await signin.add_info(
             get_deps(request),
             challenge_id,
-            InfoKind(kind) if kind in ("email", "phone") else InfoKind.EMAIL,
+            contact_kind(form),
             field(form, "value"),
             request_context(request),
         )

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from ua_parser import parse as parse_user_agent
 
 from secinfo.domain.errors import DomainError, StepUpRequired
-from secinfo.domain.model import InfoKind, Session
+from secinfo.domain.model import Session
 from secinfo.http import client_ip, get_deps, request_context
 from secinfo.services import (
     account_security,
@@ -25,7 +25,9 @@ from secinfo.web.i18n import ENGLISH, N_, Translator, translator
 from secinfo.web.pages import (
     Form,
     PageSession,
+    TypedContact,
     code_context,
+    contact_form_again,
     error_status,
     field,
     is_privileged,
@@ -284,26 +286,18 @@ async def replace_resend(request: Request, session: PageSession, form: Form) -> 
 
 @router.post("/replace")
 async def replace(request: Request, session: PageSession, form: Form) -> Response:
-    kind, value, label = field(form, "kind"), field(form, "value"), field(form, "label")
+    typed = TypedContact.of(form)
     try:
         started = await replace_info.start(
             get_deps(request),
             session,
-            InfoKind.PHONE if kind == "phone" else InfoKind.EMAIL,
-            value,
-            label or None,
+            typed.kind,
+            typed.value,
+            typed.label,
             request_context(request),
         )
     except DomainError as error:
-        return await render(
-            request,
-            "add_info.html",
-            session=session,
-            error=error,
-            status=error_status(error),
-            values={"kind": kind, "value": value, "label": label},
-            replace=True,
-        )
+        return await contact_form_again(request, session, typed, error, replace=True)
     return await _replace_code(
         request,
         session,

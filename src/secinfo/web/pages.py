@@ -359,6 +359,43 @@ def field(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def contact_kind(form: FormData) -> InfoKind:
+    """The kind of contact a form's ``kind`` field names: a phone, else an email."""
+    return InfoKind.PHONE if field(form, "kind") == "phone" else InfoKind.EMAIL
+
+
+@dataclass(frozen=True)
+class TypedContact:
+    """What an add-a-contact form (add, replace) was sent with, to call a service with
+    and to show again when the service refuses it."""
+
+    kind: InfoKind
+    value: str
+    label: str | None
+    shown: dict[str, str]
+
+    @classmethod
+    def of(cls, form: FormData) -> TypedContact:
+        value, label = field(form, "value"), field(form, "label")
+        shown = {"kind": field(form, "kind"), "value": value, "label": label}
+        return cls(contact_kind(form), value, label or None, shown)
+
+
+async def contact_form_again(
+    request: Request, session: Session, typed: TypedContact, error: DomainError, *, replace: bool
+) -> Response:
+    """The add-a-contact form again, with what was typed and why it was refused."""
+    return await render(
+        request,
+        "add_info.html",
+        session=session,
+        error=error,
+        status=error_status(error),
+        values=typed.shown,
+        replace=replace,
+    )
+
+
 def raw_field(form: FormData, name: str) -> str:
     """Passwords: exactly as typed."""
     value = form.get(name)

@@ -28,7 +28,9 @@ from secinfo.web.i18n import Translator, translator
 from secinfo.web.pages import (
     Form,
     PageSession,
+    TypedContact,
     code_context,
+    contact_form_again,
     error_status,
     field,
     is_privileged,
@@ -248,28 +250,20 @@ async def _add_code(
 
 @router.post("/add")
 async def add(request: Request, session: PageSession, form: Form) -> Response:
-    kind, value, label = field(form, "kind"), field(form, "value"), field(form, "label")
+    typed = TypedContact.of(form)
     try:
         started = await security_info.add(
             get_deps(request),
             session,
-            InfoKind.PHONE if kind == "phone" else InfoKind.EMAIL,
-            value,
-            label or None,
+            typed.kind,
+            typed.value,
+            typed.label,
             request_context(request),
         )
     except StepUpRequired:
         return step_up_redirect("/security/add")
     except DomainError as error:
-        return await render(
-            request,
-            "add_info.html",
-            session=session,
-            error=error,
-            status=error_status(error),
-            values={"kind": kind, "value": value, "label": label},
-            replace=False,
-        )
+        return await contact_form_again(request, session, typed, error, replace=False)
     return await _add_code(
         request,
         session,
