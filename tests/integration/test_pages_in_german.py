@@ -344,3 +344,21 @@ async def test_pages_shown_after_a_form_are_german_too(harness: Harness) -> None
     assert "Ihr Wiederherstellungscode" in unescape(answers["the recovery code"].text)
     assert "Wohin sollen wir einen Code senden?" in unescape(answers["forgot password"].text)
     assert "Registrierung abzuschließen" in unescape(answers["a sign-up's code page"].text)
+
+
+async def test_a_german_notice_links_to_the_page_in_german(harness: Harness) -> None:
+    token = await sign_up(harness, EMAIL, "de-CH")
+    await harness.step_up(token, EMAIL)
+    change = await harness.client.post("/v1/me/security-info/remove-all", headers=auth(token))
+    notice = next(
+        message["body"]
+        for message in await harness.mailbox(EMAIL)
+        if "/pending-changes/" in message["body"]
+    )
+    found = re.search(r"https?://\S+(/pending-changes/chg_[0-9a-f]+\?lang=de)\b", notice)
+    assert found is not None, notice
+    assert change.json()["id"] in found[1]
+    harness.client.cookies.clear()  # a browser that knows nothing, in English
+    page = await harness.client.get(found[1], headers={"accept-language": "en-US"})
+    assert '<html lang="de">' in page.text
+    assert "Ich habe diese Änderung nicht beantragt" in notice  # the page's words, in German

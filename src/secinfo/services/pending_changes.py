@@ -39,11 +39,20 @@ from secinfo.services.securing import secure_account
 SYSTEM = RequestContext()
 
 
+def _language(account: Account) -> str:
+    """``de-ch`` -> ``de``: the language part of the account's locale."""
+    language = account.locale.split("-")[0].split("_")[0].lower()
+    return language if language.isalpha() and len(language) <= 8 else "en"
+
+
 def _notice_context(deps: Deps, change: PendingChange, account: Account) -> dict[str, object]:
     return {
         "change_kind": change.kind.value,
         "ends_at": format_moment(change.ends_at, account.locale),
-        "cancel_url": f"{deps.config.public_url}/pending-changes/{change.id}",
+        # The page opens in the message's language (?lang=, a language the pages have).
+        "cancel_url": (
+            f"{deps.config.public_url}/pending-changes/{change.id}?lang={_language(account)}"
+        ),
         "change_id": change.id,
     }
 
