@@ -9,7 +9,10 @@ import subprocess
 import sys
 from typing import Any
 
+import httpx
+
 from tests.e2e.browser import (
+    PASSWORD,
     SECRET,
     Server,
     check_page,
@@ -65,6 +68,23 @@ def test_an_operator_uses_the_operator_pages(browser: Any, web_server: Server) -
     step_up(person, OPERATOR)
     page.get_by_role("heading", name="Operator pages", level=1).wait_for()
     check_page(page, "admin-overview")
+
+    page.get_by_label("Sign-in name").fill(HOLDER)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("heading", name="Found").wait_for()
+    check_page(page, "admin-accounts")
+    page.get_by_role("link", name="he*****@example.com").click()
+    page.get_by_role("heading", name="Recent activity").wait_for()
+    check_page(page, "admin-account")
+    page.get_by_label("Reason (optional)").fill("reported stolen")
+    page.get_by_role("button", name="Lock the account").click()
+    page.get_by_text("The account is locked").wait_for()
+    assert page.get_by_text("By operator op*****@example.com").first.is_visible()
+    check_page(page, "admin-account-locked")
+    refused = httpx.post(
+        f"{web_server.url}/v1/sessions", json={"sign_in_name": HOLDER, "password": PASSWORD}
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_locked"
 
     page.get_by_role("navigation", name="Operator pages").get_by_role(
         "link", name="Delivery log"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -14,12 +15,13 @@ from secinfo.domain.contacts import Channel
 from secinfo.domain.model import OutgoingMessage, PrefixBlock
 from secinfo.services import api_keys, data_rights, operators, webhooks
 from secinfo.services.deps import new_id
-from tests.conftest import Harness, running_app
+from tests.conftest import Harness, auth, running_app
 
 pytestmark = pytest.mark.anyio
 
 OPERATOR = "olga.operator@example.com"
 HOLDER = "hugo.holder@example.com"
+PASSWORD = "a long passphrase 1"
 
 
 def _one(pattern: str, text: str) -> str:
@@ -295,3 +297,127 @@ async def test_webhook_endpoints_show_their_deliveries_and_redeliver(harness: Ha
     )
     assert again.status_code == 409 and "only a dead or failed one" in again.text
     assert (await harness.client.get("/admin/webhooks/whe_nope")).status_code == 404
+
+
+async def holder_account(harness: Harness) -> tuple[str, str]:
+    """Hugo's account (another client: the operator's browser keeps its cookies)."""
+    async with httpx.AsyncClient(
+        transport=harness.client._transport, base_url="http://secinfo.test"
+    ) as other:
+        started = await other.post(
+            "/v1/accounts", json={"sign_in_name": HOLDER, "password": PASSWORD}
+        )
+        confirmed = await other.post(
+            "/v1/accounts/confirm",
+            json={
+                "verification_id": started.json()["verification_id"],
+                "code": await harness.latest_code(HOLDER),
+            },
+        )
+        assert confirmed.status_code == 201, confirmed.text
+        return confirmed.json()["account_id"], confirmed.json()["token"]
+
+
+async def sign_in_status(harness: Harness) -> tuple[int, str]:
+    async with httpx.AsyncClient(
+        transport=harness.client._transport, base_url="http://secinfo.test"
+    ) as other:
+        answer = await other.post(
+            "/v1/sessions", json={"sign_in_name": HOLDER, "password": PASSWORD}
+        )
+        body = answer.json()
+        return answer.status_code, body.get("error", {}).get("code", "")
+
+
+async def test_lock_an_account_from_its_page(harness: Harness) -> None:
+    await operator_signed_in(harness)
+    account_id, token = await holder_account(harness)
+    csrf, found = await csrf_of(harness, "/admin/accounts?sign_in_name=Hugo.Holder@example.com")
+    assert f'href="/admin/accounts/{account_id}"' in found
+    assert "hu*****@example.com" in found and HOLDER not in found
+    _, page = await csrf_of(harness, f"/admin/accounts/{account_id}")
+    assert f'action="/admin/accounts/{account_id}/lock"' in page and HOLDER not in page
+
+    locked = await harness.client.post(
+        f"/admin/accounts/{account_id}/lock",
+        data={"csrf_token": csrf, "reason": "reported stolen"},
+    )
+    assert locked.status_code == 303
+    assert locked.headers["location"] == f"/admin/accounts/{account_id}?notice=admin_locked"
+    assert await sign_in_status(harness) == (403, "account_locked")
+    assert (await harness.client.get("/v1/me", headers=auth(token))).status_code == 401
+
+    shown = (await harness.client.get(locked.headers["location"])).text
+    assert "The account is locked" in shown
+    assert "by ol*****@example.com: “reported stolen”" in shown
+    assert "Account locked" in shown and "By operator ol*****@example.com" in shown
+    [operator] = await operators.list_operators(harness.app.deps)
+    async with harness.app.deps.uow() as uow:
+        [event, *_] = await uow.activity.list_for_account(account_id, 5)
+    assert event.type == "account:locked"
+    assert event.details["operator_kind"] == "operator_account"
+    assert event.details["operator_id"] == operator.account_id
+    assert event.details["operator_name"] == "ol*****@example.com"
+    assert event.details["by"] == "operator_page"
+
+    again = await harness.client.post(
+        f"/admin/accounts/{account_id}/lock", data={"csrf_token": csrf}
+    )
+    assert again.status_code == 409 and "locked already" in again.text
+    unlocked = await harness.client.post(
+        f"/admin/accounts/{account_id}/unlock", data={"csrf_token": csrf}
+    )
+    assert unlocked.headers["location"] == f"/admin/accounts/{account_id}?notice=admin_unlocked"
+    assert (await sign_in_status(harness))[0] == 201
+
+
+async def test_sessions_password_reset_and_pending_change_from_the_account_page(
+    harness: Harness,
+) -> None:
+    await operator_signed_in(harness)
+    account_id, token = await holder_account(harness)
+    csrf, _ = await csrf_of(harness, f"/admin/accounts/{account_id}")
+    ended = await harness.client.post(
+        f"/admin/accounts/{account_id}/sessions/revoke", data={"csrf_token": csrf}
+    )
+    assert ended.headers["location"].endswith("notice=admin_sessions_revoked")
+    assert (await harness.client.get("/v1/me", headers=auth(token))).status_code == 401
+
+    # Hugo signs in again and asks to remove all his security info: a change waits.
+    status, _ = await sign_in_status(harness)
+    assert status == 201
+    async with httpx.AsyncClient(
+        transport=harness.client._transport, base_url="http://secinfo.test"
+    ) as hugo:
+        signed = await hugo.post(
+            "/v1/sessions", json={"sign_in_name": HOLDER, "password": PASSWORD}
+        )
+        hugo_token = signed.json()["token"]
+        await harness.step_up(hugo_token, HOLDER)
+        waiting = await hugo.post("/v1/me/security-info/remove-all", headers=auth(hugo_token))
+        assert waiting.status_code in (200, 202), waiting.text
+    page = (await harness.client.get(f"/admin/accounts/{account_id}")).text
+    assert f'action="/admin/accounts/{account_id}/pending-change/cancel"' in page
+    canceled = await harness.client.post(
+        f"/admin/accounts/{account_id}/pending-change/cancel", data={"csrf_token": csrf}
+    )
+    assert canceled.headers["location"].endswith("notice=admin_change_canceled")
+    page = (await harness.client.get(canceled.headers["location"])).text
+    assert "pending-change/cancel" not in page
+    none_left = await harness.client.post(
+        f"/admin/accounts/{account_id}/pending-change/cancel", data={"csrf_token": csrf}
+    )
+    assert none_left.status_code == 409
+
+    reset = await harness.client.post(
+        f"/admin/accounts/{account_id}/password-reset", data={"csrf_token": csrf}
+    )
+    assert reset.headers["location"].endswith("notice=admin_reset_required")
+    assert (await sign_in_status(harness))[1] == "password_reset_required"
+    assert (await harness.client.get("/admin/accounts/acc_nope")).status_code == 404
+    unknown = await harness.client.post(
+        f"/admin/accounts/{account_id}/explode", data={"csrf_token": csrf}
+    )
+    assert unknown.status_code == 404
+    bad = await harness.client.get("/admin/accounts?sign_in_name=not a contact")
+    assert bad.status_code == 422

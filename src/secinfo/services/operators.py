@@ -21,6 +21,7 @@ from secinfo.domain.errors import (
 )
 from secinfo.domain.model import AccountStatus, Session
 from secinfo.ports import OperatorRecord, UnitOfWork
+from secinfo.services.admin_accounts import Operator
 from secinfo.services.deps import Deps
 
 OPERATOR_STEP_UP = timedelta(minutes=10)
@@ -132,3 +133,8 @@ async def operator_for(deps: Deps, session: Session) -> OperatorAccount:
     if not stepped_up_within(session, deps.clock.now(), deps.config.step_up_window):
         raise OperatorStepUpRequired()
     return operator
+
+
+def acting(operator: OperatorAccount) -> Operator:
+    """How an operator account is named in what it does (events, the lock's ``by``)."""
+    return Operator("operator_account", operator.account_id, operator.name)

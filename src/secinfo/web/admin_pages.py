@@ -11,11 +11,13 @@ an API key, whose answer shows the key once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secinfo.domain.errors import (
@@ -26,9 +28,11 @@ from secinfo.domain.errors import (
 )
 from secinfo.domain.model import ApiKeyScope
 from secinfo.http import get_deps
-from secinfo.services import api_keys, delivery_log, fraud, operators, webhooks
+from secinfo.services import admin_accounts, api_keys, delivery_log, fraud, operators, webhooks
+from secinfo.services.deps import Deps
 from secinfo.services.operators import OperatorAccount
 from secinfo.web import i18n
+from secinfo.web.changes_pages import EVENT_TEXT
 from secinfo.web.pages import Form, error_status, field, optional_session, redirect, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -111,6 +115,110 @@ async def overview(request: Request, operator: OperatorDep) -> Response:
         counts=await delivery_log.counts(deps),
         blocked=len(await fraud.blocked(deps)),
     )
+
+
+# -- accounts ----------------------------------------------------------------------------------
+@router.get("/accounts")
+async def accounts(request: Request, operator: OperatorDep) -> Response:
+    name = request.query_params.get("sign_in_name", "").strip()
+    found: list[admin_accounts.AdminAccountSummary] = []
+    error: DomainError | None = None
+    if name:
+        try:
+            found = await admin_accounts.search(get_deps(request), name)
+        except DomainError as refused:
+            error = refused
+    return await _page(
+        request,
+        "admin/accounts.html",
+        operator,
+        title="Accounts",
+        sign_in_name=name,
+        found=found,
+        error=error,
+        status=error_status(error) if error else 200,
+    )
+
+
+async def _account_page(
+    request: Request,
+    operator: OperatorAccount,
+    account_id: str,
+    error: DomainError | None = None,
+) -> Response:
+    try:
+        account = await admin_accounts.view(get_deps(request), account_id)
+    except NotFound:
+        raise StarletteHTTPException(404) from None
+    return await _page(
+        request,
+        "admin/account.html",
+        operator,
+        title=f"Account {account.id}",
+        account=account,
+        event_text=EVENT_TEXT,
+        error=error,
+        status=error_status(error) if error else 200,
+    )
+
+
+@router.get("/accounts/{account_id}")
+async def account(request: Request, operator: OperatorDep, account_id: str) -> Response:
+    return await _account_page(request, operator, account_id)
+
+
+AccountAction = Callable[[Deps, str, admin_accounts.Operator, FormData], Awaitable[object]]
+
+# The account page's forms: /admin/accounts/{id}/<path> -> the service call, what the log
+# calls it, and the notice on the page afterwards.
+ACCOUNT_ACTIONS: dict[str, tuple[AccountAction, str, str]] = {
+    "lock": (
+        lambda deps, account_id, by, form: admin_accounts.lock(
+            deps, account_id, by, field(form, "reason") or None
+        ),
+        "account.lock",
+        "admin_locked",
+    ),
+    "unlock": (
+        lambda deps, account_id, by, _: admin_accounts.unlock(deps, account_id, by),
+        "account.unlock",
+        "admin_unlocked",
+    ),
+    "sessions/revoke": (
+        lambda deps, account_id, by, _: admin_accounts.revoke_sessions(deps, account_id, by),
+        "account.revoke_sessions",
+        "admin_sessions_revoked",
+    ),
+    "pending-change/cancel": (
+        lambda deps, account_id, by, _: admin_accounts.cancel_pending_change(deps, account_id, by),
+        "account.cancel_pending_change",
+        "admin_change_canceled",
+    ),
+    "password-reset": (
+        lambda deps, account_id, by, _: admin_accounts.require_password_reset(deps, account_id, by),
+        "account.require_password_reset",
+        "admin_reset_required",
+    ),
+}
+
+
+@router.post("/accounts/{account_id}/{action:path}")
+async def account_action(
+    request: Request, operator: OperatorDep, account_id: str, action: str, form: Form
+) -> Response:
+    """One action on an account, done as this operator account; its page again, with the
+    notice (or with why it was refused)."""
+    if action not in ACCOUNT_ACTIONS:
+        raise StarletteHTTPException(404)
+    run, logged_as, notice = ACCOUNT_ACTIONS[action]
+    try:
+        await run(get_deps(request), account_id, operators.acting(operator), form)
+    except NotFound:
+        raise StarletteHTTPException(404) from None
+    except DomainError as error:
+        return await _account_page(request, operator, account_id, error)
+    _logged(operator, logged_as, account_id=account_id)
+    return _done(f"/admin/accounts/{account_id}", notice)
 
 
 # -- delivery log ------------------------------------------------------------------------------
