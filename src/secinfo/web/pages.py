@@ -227,6 +227,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     extensions=["jinja2.ext.i18n"],
+    auto_reload=False,  # the templates ship with the package: read once per process
 )
 i18n.install(templates)
 templates.filters["when"] = _format_time

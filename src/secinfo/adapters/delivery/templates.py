@@ -66,21 +66,40 @@ def locale_chain(locale: str) -> list[str]:
     return list(dict.fromkeys([locale, locale.split("-")[0], DEFAULT_LOCALE]))
 
 
+# How many (template, channel, locale) choices a renderer remembers.
+MAX_CHOSEN = 2000
+
+
 class JinjaRenderer:
     def __init__(self, override_dir: Path | None = None) -> None:
         search = [str(override_dir)] if override_dir else []
         loader = jinja2.FileSystemLoader([*search, str(BUILTIN)])
+        # Templates are read once per process (a changed template applies after a
+        # restart): no file-system check on every message sent.
         self.environment = jinja2.Environment(
             loader=loader,
             autoescape=False,  # noqa: S701 - plain-text email and SMS bodies, never HTML
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=False,
+            auto_reload=False,
         )
         self.html_environment = jinja2.Environment(
-            loader=loader, autoescape=True, undefined=jinja2.StrictUndefined
+            loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False
         )
+        # (name, channel, locale) -> the template chosen for it: the candidates that do not
+        # exist are looked for once, not on every message.
+        self._chosen: dict[tuple[str, str, str], jinja2.Template] = {}
 
     def _template(self, name: str, channel: Channel, locale: str) -> jinja2.Template:
+        key = (name, channel.value, locale)
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            if len(self._chosen) > MAX_CHOSEN:  # a bound: locales come from callers
+                self._chosen.clear()
+            chosen = self._chosen[key] = self._select(name, channel, locale)
+        return chosen
+
+    def _select(self, name: str, channel: Channel, locale: str) -> jinja2.Template:
         candidates = []
         for candidate_locale in locale_chain(locale):
             candidates.append(f"{candidate_locale}/{name}.{channel.value}.j2")
@@ -114,9 +133,12 @@ class JinjaRenderer:
             [line.strip() for line in block.splitlines() if line.strip()]
             for block in text.strip().split("\n\n")
         ]
-        layout = self.html_environment.select_template(
-            [f"{candidate}/layout.html.j2" for candidate in locale_chain(locale)]
-        )
+        key = ("layout", "html", locale)
+        layout = self._chosen.get(key)
+        if layout is None:
+            layout = self._chosen[key] = self.html_environment.select_template(
+                [f"{candidate}/layout.html.j2" for candidate in locale_chain(locale)]
+            )
         return layout.render(
             subject=subject,
             paragraphs=[lines for lines in paragraphs if lines],
