@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import running_app
+from tests.conftest import auth, running_app
 from tests.integration.test_cli import run_cli
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_operator_create_marks_only_a_verified_active_account(tmp_path: Path) -> None:
-    async with running_app(f"sqlite:///{tmp_path}/cli.db", tmp_path) as harness:
-        await harness.sign_up("olga@example.com")
+    url = f"sqlite:///{tmp_path}/cli.db"
+    async with running_app(url, tmp_path) as harness:
+        token = await harness.sign_up("olga@example.com")
         unverified = await harness.client.post(
             "/v1/accounts", json={"sign_in_name": "una@example.com", "password": "a long pass 12"}
         )
@@ -43,3 +44,16 @@ async def test_operator_create_marks_only_a_verified_active_account(tmp_path: Pa
     assert "No account is an operator" in run_cli(tmp_path, "operator", "list").stdout
     missing = run_cli(tmp_path, "operator", "remove", "olga@example.com")
     assert missing.returncode == 1 and "is not an operator" in missing.stdout
+
+    # Each change is on the account's activity (once: "again" changed nothing) and the
+    # holder was told on their contact.
+    async with running_app(url, tmp_path, fresh=False) as harness:
+        events = (await harness.client.get("/v1/me/activity", headers=auth(token))).json()
+        types = [event["type"] for event in events["events"]]
+        assert types.count("account:operator:granted") == 1, types
+        assert types.count("account:operator:revoked") == 1, types
+        granted = next(e for e in events["events"] if e["type"] == "account:operator:granted")
+        assert granted["details"]["by"] == "cli"
+        subjects = [message["subject"] for message in await harness.mailbox("olga@example.com")]
+        assert any("can now use the operator pages" in subject for subject in subjects), subjects
+        assert any("no longer uses the operator pages" in subject for subject in subjects)

@@ -57,6 +57,8 @@ NOTICES: dict[str, dict[str, object]] = {
     "account_locked": {"account": MASKED_EMAIL},
     "account_unlocked": {"account": MASKED_PHONE},
     "sessions_revoked": {"account": MASKED_EMAIL},
+    "operator_granted": {"account": MASKED_EMAIL},
+    "operator_revoked": {"account": MASKED_PHONE},
     "password_reset_required": {
         "account": MASKED_EMAIL,
         "recovery_url": "https://id.example.com/forgot-password",

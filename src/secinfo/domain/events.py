@@ -45,6 +45,8 @@ class EventTag(StrEnum):
     ACCOUNT_UNLOCKED = "account:unlocked"
     SESSIONS_REVOKED = "account:sessions_revoked"
     PASSWORD_RESET_REQUIRED = "account:password_reset_required"  # noqa: S105 - an event name
+    OPERATOR_GRANTED = "account:operator:granted"  # may use the operator pages (/admin)
+    OPERATOR_REVOKED = "account:operator:revoked"
 
 
 # An event's ``by`` detail when an operator acted (not the holder, not the scheduler).

@@ -19,10 +19,13 @@ from secinfo.domain.errors import (
     NoVerifiedAccount,
     OperatorStepUpRequired,
 )
+from secinfo.domain.events import EventTag
 from secinfo.domain.model import AccountStatus, Session
 from secinfo.ports import OperatorRecord, UnitOfWork
-from secinfo.services.admin_accounts import Operator
+from secinfo.services import activity
+from secinfo.services.admin_accounts import OPERATOR_CONTEXT, Operator
 from secinfo.services.deps import Deps
+from secinfo.services.messages import notify_contacts
 
 OPERATOR_STEP_UP = timedelta(minutes=10)
 
@@ -73,7 +76,20 @@ async def _account_by_name(uow: UnitOfWork, sign_in_name: str) -> str:
     return account.id
 
 
-async def create(deps: Deps, sign_in_name: str) -> tuple[OperatorAccount, bool]:
+async def _recorded(
+    deps: Deps, uow: UnitOfWork, account_id: str, by: Operator, tag: EventTag, notice: str
+) -> None:
+    """Becoming (or no longer being) an operator is on the account's activity, with
+    its webhooks, and every contact of the account is told."""
+    await activity.record(deps, uow, account_id, tag, OPERATOR_CONTEXT, **by.details())
+    account = await uow.accounts.get(account_id)
+    if account is not None:
+        await notify_contacts(deps, uow, account, notice, {})
+
+
+async def create(
+    deps: Deps, sign_in_name: str, by: Operator | None = None
+) -> tuple[OperatorAccount, bool]:
     """Mark the verified, active account that signs in with ``sign_in_name`` as an
     operator; the flag says whether it was new (False: it was one already)."""
     async with deps.uow() as uow:
@@ -82,11 +98,23 @@ async def create(deps: Deps, sign_in_name: str) -> tuple[OperatorAccount, bool]:
         record = await uow.operators.get(account_id)
         assert record is not None
         operator = await _named(uow, record)
+        if added:
+            await _recorded(
+                deps,
+                uow,
+                account_id,
+                by or Operator.cli(),
+                EventTag.OPERATOR_GRANTED,
+                "operator_granted",
+            )
         await uow.commit()
+    deps.outbox_wakeup()
     return operator, added
 
 
-async def remove(deps: Deps, sign_in_name_or_id: str) -> OperatorAccount:
+async def remove(
+    deps: Deps, sign_in_name_or_id: str, by: Operator | None = None
+) -> OperatorAccount:
     """Take the operator pages away from an account (by sign-in name or account id)."""
     async with deps.uow() as uow:
         wanted = sign_in_name_or_id.strip()
@@ -104,7 +132,16 @@ async def remove(deps: Deps, sign_in_name_or_id: str) -> OperatorAccount:
             )
         operator = await _named(uow, record)
         await uow.operators.remove(record.account_id)
+        await _recorded(
+            deps,
+            uow,
+            record.account_id,
+            by or Operator.cli(),
+            EventTag.OPERATOR_REVOKED,
+            "operator_revoked",
+        )
         await uow.commit()
+    deps.outbox_wakeup()
     return operator
 
 

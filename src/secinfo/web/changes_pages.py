@@ -82,6 +82,8 @@ EVENT_TEXT = {
     "account:unlocked": N_("Account unlocked"),
     "account:sessions_revoked": N_("Signed out everywhere"),
     "account:password_reset_required": N_("New password required"),
+    "account:operator:granted": N_("Made an operator"),
+    "account:operator:revoked": N_("No longer an operator"),
 }
 
 
