@@ -344,6 +344,23 @@ class FakeAccounts:
         )
         return True
 
+    async def record_sign_in(self, account_id: str, at: datetime) -> None:
+        stored = self.table.get(account_id)
+        if stored is not None:
+            self.table.put(account_id, replace(stored, last_sign_in_at=at))
+
+    async def set_reconfirm(
+        self, account_id: str, prompted_at: datetime | None, skipped_until: datetime | None
+    ) -> None:
+        stored = self.table.get(account_id)
+        if stored is not None:
+            self.table.put(
+                account_id,
+                replace(
+                    stored, reconfirm_prompted_at=prompted_at, reconfirm_skipped_until=skipped_until
+                ),
+            )
+
 
 class FakeSecurityInfo:
     def __init__(self, table: _Table[SecurityInfo], accounts: _Table[Account]) -> None:

@@ -85,6 +85,19 @@ class AccountRepository(Protocol):
         """Unlock the account if it is locked; False when it was not."""
         ...
 
+    async def record_sign_in(self, account_id: str, at: datetime) -> None:
+        """Write the time of a sign-in and nothing else: a sign-in holds a copy of the
+        account read before its password was checked, and writing that copy back would
+        undo a password change (or any setting) committed meanwhile."""
+        ...
+
+    async def set_reconfirm(
+        self, account_id: str, prompted_at: datetime | None, skipped_until: datetime | None
+    ) -> None:
+        """Write the reconfirm prompt's two dates (first asked, skipped until), and
+        nothing else (as above)."""
+        ...
+
 
 class SecurityInfoRepository(Protocol):
     async def add(self, item: SecurityInfo) -> None: ...

@@ -146,6 +146,30 @@ async def test_a_lock_is_written_only_by_lock_and_unlock(uow: UnitOfWorkFactory)
     assert unlocked is not None and not unlocked.locked and unlocked.locked_reason is None
 
 
+async def test_a_sign_in_writes_only_its_own_times(uow: UnitOfWorkFactory) -> None:
+    """record_sign_in and set_reconfirm change only their own columns: a setting
+    written meanwhile (here: the password hash, 2-step) stays."""
+    await with_account(uow)
+    async with uow() as unit:
+        meanwhile = await unit.accounts.get("acc_1")
+        assert meanwhile is not None
+        meanwhile.password_hash = "changed-meanwhile"
+        meanwhile.two_step_enabled = True
+        await unit.accounts.update(meanwhile)
+        await unit.commit()
+    later = NOW + timedelta(minutes=5)
+    async with uow() as unit:
+        await unit.accounts.record_sign_in("acc_1", later)
+        await unit.accounts.set_reconfirm("acc_1", NOW, later)
+        await unit.commit()
+    async with uow() as unit:
+        after = await unit.accounts.get("acc_1")
+    assert after is not None
+    assert (after.password_hash, after.two_step_enabled) == ("changed-meanwhile", True)
+    assert (after.last_sign_in_at, after.reconfirm_prompted_at) == (later, NOW)
+    assert after.reconfirm_skipped_until == later
+
+
 async def test_leaving_without_commit_writes_nothing(uow: UnitOfWorkFactory) -> None:
     async with uow() as unit:
         await unit.accounts.add(account("acc_lost"))

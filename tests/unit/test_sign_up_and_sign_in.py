@@ -294,3 +294,34 @@ async def test_the_client_address_a_library_caller_passes_is_the_one_limited(
     # The same resend from another network goes through: the address limited is the one
     # the caller passes, not one left behind by an earlier request.
     await accounts.resend_sign_up_code(deps, started[1].verification_id, client_ip="198.51.100.21")
+
+
+async def test_a_sign_in_holding_an_old_copy_of_the_account_undoes_nothing(
+    deps: Deps, clock: FakeClock
+) -> None:
+    """A sign-in reads the account, checks the password (slow), then opens the session.
+    A password change, 2-step turned on, or a reset asked for meanwhile all stay: the
+    session writes its sign-in time, not its old copy of the account."""
+    opened, _ = await create_account(deps, ALICE)
+    account_id = opened.session.account_id
+    async with deps.uow() as uow:
+        checked = await uow.accounts.get(account_id)
+    assert checked is not None
+    async with deps.uow() as uow:
+        meanwhile = await uow.accounts.get(account_id)
+        assert meanwhile is not None
+        meanwhile.password_hash = FakePasswords.PREFIX + "a new passphrase 2"
+        meanwhile.two_step_enabled = True
+        meanwhile.password_reset_required = True
+        await uow.accounts.update(meanwhile)
+        await uow.commit()
+    clock.advance(timedelta(seconds=1))
+    async with deps.uow() as uow:
+        await accounts.open_session(deps, uow, checked, CONTEXT)
+        await uow.commit()
+    async with deps.uow() as uow:
+        after = await uow.accounts.get(account_id)
+    assert after is not None
+    assert after.password_hash == FakePasswords.PREFIX + "a new passphrase 2"
+    assert after.two_step_enabled and after.password_reset_required
+    assert after.last_sign_in_at == clock.now()

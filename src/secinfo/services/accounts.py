@@ -206,7 +206,7 @@ async def open_session(
     )
     await uow.sessions.add(session)
     account.last_sign_in_at = now
-    await uow.accounts.update(account)
+    await uow.accounts.record_sign_in(account.id, now)
     # After that write, which waits for a lock being written at this moment: either the
     # lock is seen here, or its revocation of the sessions sees this one.
     current = await uow.accounts.get(account.id)

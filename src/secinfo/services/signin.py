@@ -281,7 +281,7 @@ async def _reconfirm_due(
     due = state in (ReconfirmState.SKIPPABLE, ReconfirmState.REQUIRED)
     if due and account.reconfirm_prompted_at is None:
         account.reconfirm_prompted_at = now
-        await uow.accounts.update(account)
+        await uow.accounts.set_reconfirm(account.id, now, account.reconfirm_skipped_until)
     return state
 
 
@@ -502,6 +502,7 @@ async def _complete(
     now = deps.clock.now()
     account.reconfirm_prompted_at = None
     account.reconfirm_skipped_until = None
+    await uow.accounts.set_reconfirm(account.id, None, None)
     challenge.completed_at = now
     await uow.challenges.update(challenge)
     new_session = await open_session(deps, uow, account, context)
@@ -568,6 +569,9 @@ async def skip_reconfirm(deps: Deps, challenge_id: str, context: RequestContext)
         ):
             raise ReconfirmRequired()
         account.reconfirm_skipped_until = now + deps.config.reconfirm.skip_for
+        await uow.accounts.set_reconfirm(
+            account.id, account.reconfirm_prompted_at, account.reconfirm_skipped_until
+        )
         challenge.completed_at = now
         await uow.challenges.update(challenge)
         await activity.record(deps, uow, account.id, EventTag.RECONFIRM_SKIPPED, context)

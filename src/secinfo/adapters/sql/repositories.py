@@ -129,6 +129,20 @@ class SqlAccounts:
         )
         return bool(result.rowcount)
 
+    async def record_sign_in(self, account_id: str, at: datetime) -> None:
+        await self.connection.execute(
+            accounts.update().where(accounts.c.id == account_id).values(last_sign_in_at=at)
+        )
+
+    async def set_reconfirm(
+        self, account_id: str, prompted_at: datetime | None, skipped_until: datetime | None
+    ) -> None:
+        await self.connection.execute(
+            accounts.update()
+            .where(accounts.c.id == account_id)
+            .values(reconfirm_prompted_at=prompted_at, reconfirm_skipped_until=skipped_until)
+        )
+
 
 VALUE = "security_info.value"
 
