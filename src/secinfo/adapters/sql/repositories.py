@@ -335,6 +335,38 @@ class SqlSecurityInfo:
 DESTINATION = "verifications.destination"
 
 
+# The Verify API's statements, built once: SQLAlchemy's compiled cache then finds them
+# without building and hashing a new statement per call (a py-spy profile of verify
+# showed statement construction and cache keys at ~15 % of the server's CPU). The values
+# are bound per execution; the SQL sent is the same as a statement built per call.
+_verification_pending = sa.and_(
+    verifications.c.api_key_id == sa.bindparam("p_api_key_id"),
+    verifications.c.destination_lookup == sa.bindparam("p_lookup"),
+    verifications.c.channel == sa.bindparam("p_channel"),
+    verifications.c.status == Status.PENDING.value,
+)
+_VERIFICATION_INSERT = verifications.insert()
+_VERIFICATION_EXPIRE_STALE = (
+    verifications.update()
+    .where(_verification_pending, verifications.c.expires_at <= sa.bindparam("p_now"))
+    .values(status=Status.EXPIRED.value, version=verifications.c.version + 1)
+)
+_VERIFICATION_BY_ID = verifications.select().where(verifications.c.id == sa.bindparam("p_id"))
+_VERIFICATION_BY_ID_FOR_UPDATE = _VERIFICATION_BY_ID.with_for_update()
+_VERIFICATION_UPDATE = verifications.update().where(
+    verifications.c.id == sa.bindparam("p_id"),
+    verifications.c.version == sa.bindparam("p_version"),
+)
+_VERIFICATION_PENDING = (
+    verifications.select()
+    .where(_verification_pending, verifications.c.expires_at > sa.bindparam("p_now"))
+    .order_by(verifications.c.created_at.desc())
+    .limit(1)
+)
+_VERIFICATION_PENDING_FOR_UPDATE = _VERIFICATION_PENDING.with_for_update()
+_OUTBOX_INSERT = outbox.insert()
+
+
 class SqlVerifications:
     """Verifications. The destination is sealed; the Verify API finds a pending one by
     the blind index of the destination's spelling, the person's data by its key's."""
@@ -386,10 +418,20 @@ class SqlVerifications:
         ]
         return Verification(**values)
 
+    def _pending(
+        self, api_key_id: str, channel: Channel, destination: str, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "p_api_key_id": api_key_id,
+            "p_lookup": spelling_index(self.box, destination),
+            "p_channel": channel.value,
+            "p_now": now,
+        }
+
     async def add(self, verification: Verification) -> None:
         try:
             await self.connection.execute(
-                verifications.insert().values({**self._values(verification), "version": 1})
+                _VERIFICATION_INSERT, {**self._values(verification), "version": 1}
             )
         except sa.exc.IntegrityError as error:
             # Another start for the same (API key, channel, destination) committed first
@@ -402,39 +444,31 @@ class SqlVerifications:
     ) -> None:
         """Mark pending rows past their expiry as expired, so a new one can be pending."""
         await self.connection.execute(
-            verifications.update()
-            .where(
-                verifications.c.api_key_id == api_key_id,
-                verifications.c.destination_lookup == spelling_index(self.box, destination),
-                verifications.c.channel == channel.value,
-                verifications.c.status == Status.PENDING.value,
-                verifications.c.expires_at <= now,
-            )
-            .values(status=Status.EXPIRED.value, version=verifications.c.version + 1)
+            _VERIFICATION_EXPIRE_STALE, self._pending(api_key_id, channel, destination, now)
         )
 
     async def get(self, verification_id: str) -> Verification | None:
         row = (
-            await self.connection.execute(
-                verifications.select().where(verifications.c.id == verification_id)
-            )
+            await self.connection.execute(_VERIFICATION_BY_ID, {"p_id": verification_id})
         ).first()
         return self._load(row) if row else None
 
     async def get_for_update(self, verification_id: str) -> Verification | None:
-        query = verifications.select().where(verifications.c.id == verification_id)
-        if self.row_locks:
-            query = query.with_for_update()
-        row = (await self.connection.execute(query)).first()
+        query = _VERIFICATION_BY_ID_FOR_UPDATE if self.row_locks else _VERIFICATION_BY_ID
+        row = (await self.connection.execute(query, {"p_id": verification_id})).first()
         return self._load(row) if row else None
 
     async def update(self, verification: Verification) -> None:
         """Write back, refusing if another transaction changed the row since it was read."""
         version = self._versions[verification.id]
         result = await self.connection.execute(
-            verifications.update()
-            .where(verifications.c.id == verification.id, verifications.c.version == version)
-            .values({**self._values(verification), "version": version + 1})
+            _VERIFICATION_UPDATE,
+            {
+                **self._values(verification),
+                "version": version + 1,
+                "p_id": verification.id,
+                "p_version": version,
+            },
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate()
@@ -443,21 +477,12 @@ class SqlVerifications:
     async def find_pending_for_api_key(
         self, api_key_id: str, channel: Channel, destination: str, now: datetime
     ) -> Verification | None:
-        query = (
-            verifications.select()
-            .where(
-                verifications.c.api_key_id == api_key_id,
-                verifications.c.destination_lookup == spelling_index(self.box, destination),
-                verifications.c.channel == channel.value,
-                verifications.c.status == Status.PENDING.value,
-                verifications.c.expires_at > now,
+        query = _VERIFICATION_PENDING_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING
+        row = (
+            await self.connection.execute(
+                query, self._pending(api_key_id, channel, destination, now)
             )
-            .order_by(verifications.c.created_at.desc())
-            .limit(1)
-        )
-        if self.row_locks:
-            query = query.with_for_update()
-        row = (await self.connection.execute(query)).first()
+        ).first()
         return self._load(row) if row else None
 
 
@@ -584,7 +609,7 @@ class SqlOutbox:
                 message.channel.value, message.destination
             )
             values["destination_key"] = key_index(self.box, message.destination)
-        await self.connection.execute(outbox.insert().values(values))
+        await self.connection.execute(_OUTBOX_INSERT, values)
 
     async def latest_status_for_verification(self, verification_id: str) -> MessageStatus | None:
         status = await self.connection.scalar(
