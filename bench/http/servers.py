@@ -150,8 +150,9 @@ def start_secinfo(backend: Backend, env: dict[str, str], logdir: Path) -> Fleet:
         log = (logdir / f"secinfo-{backend.label}-worker-{index}.log").open("ab")
         fleet.processes.append(
             subprocess.Popen(
+                # Woken by PostgreSQL LISTEN/NOTIFY on every queued message: no fast polling.
                 [str(VENV_BIN / "secinfo"), "worker"],
-                env={**env, "SECINFO_DELIVERY_POLL_SECONDS": "0.01"},
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -623,12 +624,28 @@ class Holder:
     attempt: int
 
 
+@dataclass(frozen=True)
+class SentOutcome:
+    """A send that succeeded, waiting to be recorded with others in one write."""
+
+    message_id: str
+    provider_message_id: str
+    started_at: datetime
+    finished_at: datetime
+    holder: Holder
+
+
 class OutboxQueue(Protocol):
     """The delivery side of the outbox, used by workers."""
 
     async def claim_due(
         self, now: datetime, limit: int, lease_seconds: float, worker_id: str
     ) -> list[OutgoingMessage]: ...
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever messages are queued, until cancelled; return at once
+        where the store cannot tell (workers then poll)."""
+        ...
+
     async def extend_leases(
         self, message_ids: list[str], worker_id: str, lease_until: datetime
     ) -> int:
@@ -646,6 +663,11 @@ class OutboxQueue(Protocol):
         holder: Holder | None = None,
     ) -> None:
         """Final: record the attempt, end the lease, wipe a body that carried a code."""
+        ...
+
+    async def mark_sent_many(self, outcomes: list[SentOutcome]) -> set[str]:
+        """``mark_sent`` for many messages in one transaction (one statement for the rows,
+        one for their attempts); return the ids recorded (those their holder still held)."""
         ...
 
     async def mark_failed(

@@ -26,7 +26,14 @@ import structlog
 from secinfo import metrics
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import OutgoingMessage
-from secinfo.ports import Clock, DeliveryError, Holder, MessageSender, OutboxQueue
+from secinfo.ports import (
+    Clock,
+    DeliveryError,
+    Holder,
+    MessageSender,
+    OutboxQueue,
+    SentOutcome,
+)
 
 log = structlog.get_logger("secinfo.worker")
 
@@ -90,6 +97,7 @@ class Deliverer:
         lease = _Lease(held={message.id for message in messages})
         lease.renewed(claimed_at, self.lease_seconds)
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(lease))
+        recorder = _Recorder(self.queue, lease.held)
         slots = asyncio.Semaphore(self.concurrency)
         given_back: list[str] = []
 
@@ -101,13 +109,16 @@ class Deliverer:
                     given_back.append(message.id)
                     lease.held.discard(message.id)
                     return
+                sent = False
                 try:
-                    await self.deliver(message)
+                    sent = await self.deliver(message, recorder)
                 finally:
-                    lease.held.discard(message.id)
+                    if not sent:  # a sent one is held until the recorder wrote it
+                        lease.held.discard(message.id)
 
         try:
             await asyncio.gather(*(one(message) for message in messages))
+            await recorder.drain()
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,41 +152,43 @@ class Deliverer:
                 # Ended meanwhile (recorded by a send that just finished), or taken over.
                 log.debug("delivery.lease_renewed", held=len(held), renewed=renewed)
 
-    async def deliver(self, message: OutgoingMessage) -> None:
+    async def deliver(self, message: OutgoingMessage, recorder: _Recorder | None = None) -> bool:
+        """Send one message and record the outcome; True: sent (written by ``recorder``
+        with others when there is one)."""
         started = self.clock.now()
         channel = message.channel.value
         if message.expires_at is not None and started >= message.expires_at:
             await self.queue.mark_expired(message.id, started, holder=self._holder(message))
             metrics.MESSAGES.labels(channel, "expired").inc()
             log.info("message.expired", message_id=message.id, channel=channel)
-            return
+            return False
         sender = self.senders.get(message.channel)
         if sender is None:
             await self._failed(message, started, f"no sender for {channel}", permanent=True)
-            return
+            return False
         began = time.monotonic()
         try:
             provider_id = await asyncio.wait_for(sender.send(message), self.send_timeout)
         except DeliveryError as error:
             await self._failed(message, started, str(error), permanent=error.permanent)
-            return
+            return False
         except TimeoutError:
             error_text = f"send timed out after {self.send_timeout:g} s"
             await self._failed(message, started, error_text, permanent=False)
-            return
+            return False
         except Exception as error:  # a sender bug must not stop the loop
             # Only the type: an exception's text may quote the message body.
             await self._failed(message, started, f"{type(error).__name__}", permanent=False)
-            return
+            return False
         finally:
             metrics.SEND_SECONDS.labels(channel).observe(time.monotonic() - began)
-        await self.queue.mark_sent(
-            message.id,
-            self.clock.now(),
-            provider_id,
-            started_at=started,
-            holder=self._holder(message),
+        outcome = SentOutcome(
+            message.id, provider_id, started, self.clock.now(), self._holder(message)
         )
+        if recorder is None:
+            await self.queue.mark_sent_many([outcome])
+        else:
+            await recorder.record(outcome)
         metrics.MESSAGES.labels(channel, "sent").inc()
         log.debug(
             "message.sent",
@@ -184,6 +197,7 @@ class Deliverer:
             attempt=message.attempts,
             provider_message_id=provider_id,
         )
+        return True
 
     async def _failed(
         self, message: OutgoingMessage, started: datetime, error: str, *, permanent: bool
@@ -210,6 +224,52 @@ class Deliverer:
         return Holder(self.worker_id, message.attempts)
 
 
+class _Recorder:
+    """Writes sent outcomes in groups: the first is written at once, those that end while
+    a write runs go together in the next (one transaction each), so under load a batch
+    is recorded in a few statements, and when idle nothing waits. A send waits for its
+    outcome's write inside its concurrency slot, so sent-but-unrecorded messages (those a
+    killed worker leaves to be sent again) never outnumber the concurrency."""
+
+    def __init__(self, queue: OutboxQueue, held: set[str]) -> None:
+        self.queue = queue
+        self.held = held
+        self.pending: list[SentOutcome] = []
+        self.next_written: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: SentOutcome) -> None:
+        """Return once the group with this outcome is written (or its write failed: the
+        message stays ``sending`` and is sent again once its lease runs out)."""
+        running = asyncio.get_running_loop()
+        self.pending.append(outcome)
+        if self.next_written is None:
+            self.next_written = running.create_future()
+        written = self.next_written
+        if self.task is None or self.task.done():
+            self.task = running.create_task(self._write_all())
+        await asyncio.shield(written)
+
+    async def _write_all(self) -> None:
+        while self.pending:
+            group, self.pending = self.pending, []
+            written, self.next_written = self.next_written, None
+            try:
+                await self.queue.mark_sent_many(group)
+            except Exception as error:  # left sending: sent again once the lease runs out
+                log.warning("delivery.record_failed", count=len(group), error=type(error).__name__)
+            finally:
+                for outcome in group:
+                    self.held.discard(outcome.message_id)
+                if written is not None and not written.done():
+                    written.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until every outcome added is written (or its write failed)."""
+        while self.task is not None and not self.task.done():
+            await asyncio.shield(self.task)
+
+
 @dataclass
 class _Lease:
     """A claimed batch: the messages still held, and until when (monotonic) the lease is
@@ -223,7 +283,9 @@ class _Lease:
 
 
 class DeliveryLoop:
-    """Runs a Deliverer until stopped; woken early when a request queues a message."""
+    """Runs a Deliverer until stopped; woken early when a message is queued: by a request
+    of this process, and on PostgreSQL by a notification from any process (LISTEN);
+    otherwise it looks every ``idle_seconds``."""
 
     def __init__(self, deliverer: Deliverer, idle_seconds: float = 1.0) -> None:
         self.deliverer = deliverer
@@ -231,12 +293,21 @@ class DeliveryLoop:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run())
+        running = asyncio.get_running_loop()
+        self._task = running.create_task(self.run())
+        self._listener = running.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        try:
+            await self.deliverer.queue.listen(self.wake)
+        except Exception:  # polling still delivers
+            log.exception("delivery.listen_error")
 
     async def run(self) -> None:
         while not self._stopping:
@@ -257,5 +328,9 @@ class DeliveryLoop:
         self._stopping = True
         self.deliverer.stopping = True
         self._wake.set()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         if self._task is not None:
             await self._task

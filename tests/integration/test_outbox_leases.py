@@ -12,7 +12,7 @@ import pytest
 from secinfo.adapters.sql.outbox_queue import SqlOutboxQueue
 from secinfo.bootstrap import App
 from secinfo.domain.contacts import Channel
-from secinfo.ports import Holder
+from secinfo.ports import Holder, SentOutcome
 from tests.delivery_support import attempt_rows, delivery_app, outbox_rows, queue_messages
 from tests.support import MovableClock
 
@@ -94,3 +94,33 @@ async def test_a_stopping_worker_gives_back_only_what_it_holds(
         await queue.release([message_id], clock.now(), worker_id="worker-b")
         [row] = await outbox_rows(app)
         assert (row.status, row.worker_id, row.attempts) == ("queued", None, 1)
+
+
+async def test_a_batch_of_sent_outcomes_records_only_what_each_claim_still_holds(
+    database_url: str, tmp_path: Path
+) -> None:
+    clock = MovableClock()
+    async with delivery_app(database_url, tmp_path, clock=clock) as app:
+        queue = sql_queue(app)
+        ids = await queue_messages(app, Channel.SMS, [f"+1415555010{n}" for n in range(3)])
+        await queue.claim_due(clock.now(), 10, LEASE, "worker-a")
+        clock.advance(seconds=LEASE + 1)  # worker-a's lease ran out
+        [taken] = await queue.claim_due(clock.now(), 1, LEASE, "worker-b")
+        started, finished = clock.now(), clock.now() + timedelta(seconds=1)
+        outcomes = [
+            SentOutcome(message_id, f"SM-a-{message_id}", started, finished, Holder("worker-a", 1))
+            for message_id in ids
+        ] + [SentOutcome(taken.id, "SM-b", started, finished, Holder("worker-b", 2))]
+        recorded = await queue.mark_sent_many(outcomes)
+        assert recorded == set(ids)  # a's for the other two, b's for the one it took
+        rows = {row.id: row for row in await outbox_rows(app)}
+        assert {row.status for row in rows.values()} == {"sent"}
+        assert rows[taken.id].provider_message_id == "SM-b"
+        assert rows[taken.id].sent_at == finished
+        assert all(row.body == "" for row in rows.values())  # the codes are wiped
+        attempts = await attempt_rows(app)
+        assert sorted((a.message_id, a.worker_id, a.attempt) for a in attempts) == sorted(
+            [(i, "worker-a", 1) for i in ids if i != taken.id] + [(taken.id, "worker-b", 2)]
+        )
+        assert await queue.mark_sent_many(outcomes) == set()  # nothing is recorded twice
+        assert len(await attempt_rows(app)) == 3

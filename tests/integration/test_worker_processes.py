@@ -276,3 +276,26 @@ async def test_two_workers_send_a_thousand_messages_exactly_once(
         attempts = await attempt_rows(app)
         assert len(attempts) == 1000
         assert len({attempt.worker_id for attempt in attempts}) == 2  # both took a share
+
+
+async def test_a_queued_message_wakes_an_idle_worker_on_postgresql_at_once(
+    postgres_url: str, tmp_path: Path, smtp_server: SmtpServer, workers: list[Worker]
+) -> None:
+    """LISTEN/NOTIFY: the outbox insert's commit wakes the worker; it does not wait for
+    its next poll (30 s here)."""
+    async with delivery_app(postgres_url, tmp_path, clock=SystemClock()) as app:
+        worker = Worker(postgres_url, tmp_path, smtp_server, SECINFO_DELIVERY_POLL_SECONDS="30")
+        workers.append(worker)
+        worker.wait_ready()
+        await asyncio.sleep(1)  # past its first look and the start of its listening
+        for round_ in range(3):
+            queued_at = time.monotonic()
+            [message_id] = await queue_messages(app, Channel.EMAIL, [f"n{round_}@example.com"])
+            expected = f"<{message_id}@{FROM_DOMAIN}>"
+            wait_until(
+                lambda expected=expected: expected in smtp_server.inbox.message_ids(),
+                10,
+                "the message, long before the next poll",
+            )
+            assert time.monotonic() - queued_at < 5
+        assert worker.terminate() == 0

@@ -12,10 +12,16 @@ from secinfo.worker import DeliveryLoop
 pytestmark = pytest.mark.anyio
 
 
+class PollingOnly:
+    async def listen(self, wake: Any) -> None:
+        return  # a store that cannot notify: the loop polls
+
+
 class WakeDuringClaim:
     """A deliverer whose first claim finds nothing while a request queues a message."""
 
     def __init__(self) -> None:
+        self.queue = PollingOnly()
         self.calls = 0
         self.loop: DeliveryLoop | None = None
         self.stopping = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from tests.support import MovableClock
 
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import MessageStatus, OutgoingMessage
-from secinfo.ports import DeliveryError, Holder
+from secinfo.ports import DeliveryError, Holder, SentOutcome
 from secinfo.worker import Deliverer, RetryPolicy
 
 pytestmark = pytest.mark.anyio
@@ -49,6 +50,7 @@ class MemoryQueue:
     messages: dict[str, OutgoingMessage] = field(default_factory=dict)
     events: list[tuple[str, str, object]] = field(default_factory=list)
     renewals: list[list[str]] = field(default_factory=list)
+    writes: list[int] = field(default_factory=list)  # outcomes per mark_sent_many
     heartbeat_error: Exception | None = None
 
     async def claim_due(
@@ -65,6 +67,9 @@ class MemoryQueue:
             message.status = MessageStatus.SENDING
             message.attempts += 1
         return [replace(message) for message in due]
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        return
 
     async def extend_leases(
         self, message_ids: list[str], worker_id: str, lease_until: datetime
@@ -85,6 +90,15 @@ class MemoryQueue:
     ) -> None:
         self.messages[message_id].status = MessageStatus.SENT
         self.events.append(("sent", message_id, provider_message_id))
+
+    async def mark_sent_many(self, outcomes: list[SentOutcome]) -> set[str]:
+        self.writes.append(len(outcomes))
+        await asyncio.sleep(0.01)  # a write takes a while: outcomes pile up meanwhile
+        for outcome in outcomes:
+            await self.mark_sent(
+                outcome.message_id, outcome.finished_at, outcome.provider_message_id
+            )
+        return {outcome.message_id for outcome in outcomes}
 
     async def mark_failed(
         self,
@@ -226,6 +240,18 @@ async def test_a_batch_is_sent_concurrently_within_the_limit() -> None:
     assert len(sender.sent) == 20
     # Counted, not timed: ten at once (so not one after another), never more than ten.
     assert sender.most_in_flight == 10
+
+
+async def test_sent_outcomes_are_written_in_groups_and_all_before_the_batch_ends() -> None:
+    clock = MovableClock(START)
+    queue = MemoryQueue({f"m{n}": message(f"m{n}", clock) for n in range(40)})
+    sender = ScriptedSender([], delay=0.001)
+    worker = deliverer(queue, sender, clock, concurrency=10, batch_size=40)
+    assert await worker.deliver_due() == 40
+    assert sorted(e[1] for e in queue.events if e[0] == "sent") == sorted(queue.messages)
+    assert sum(queue.writes) == 40
+    assert len(queue.writes) <= 8  # not one write per message
+    assert queue.writes[0] <= 10  # the first write takes what ended before it began
 
 
 async def test_a_stopping_worker_gives_back_what_it_has_not_started() -> None:

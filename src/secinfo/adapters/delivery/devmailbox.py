@@ -6,6 +6,7 @@ setup sees them) and shown at ``/dev/mailbox``. Never enabled in production.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from secinfo.adapters.sql.tables import dev_mailbox
 from secinfo.domain.contacts import normalize_contact
 from secinfo.domain.errors import DomainError
 from secinfo.domain.model import OutgoingMessage
+from secinfo.ports import DeliveryError
 
 
 @dataclass(frozen=True)
@@ -29,22 +31,46 @@ class MailboxMessage:
 
 
 class DevMailbox:
+    """Sends are written in groups: the first at once, those that come while a write runs
+    together in the next one (one INSERT), so a worker fills it at thousands a second."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._pending: list[tuple[dict[str, object], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def send(self, message: OutgoingMessage) -> str:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                dev_mailbox.insert().values(
-                    message_id=message.id,
-                    channel=message.channel.value,
-                    destination=message.destination,
-                    subject=message.subject,
-                    body=message.body,
-                    created_at=message.created_at,
-                )
-            )
+        row: dict[str, object] = {
+            "message_id": message.id,
+            "channel": message.channel.value,
+            "destination": message.destination,
+            "subject": message.subject,
+            "body": message.body,
+            "created_at": message.created_at,
+        }
+        running = asyncio.get_running_loop()
+        written = running.create_future()
+        self._pending.append((row, written))
+        if self._writer is None or self._writer.done():
+            self._writer = running.create_task(self._write_all())
+        await written
         return f"devmailbox-{message.id}"
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                async with self.engine.begin() as connection:
+                    await connection.execute(dev_mailbox.insert(), [row for row, _ in group])
+            except Exception as error:
+                failed = DeliveryError(f"development mailbox write failed: {type(error).__name__}")
+                for _, written in group:
+                    if not written.done():
+                        written.set_exception(failed)
+            else:
+                for _, written in group:
+                    if not written.done():
+                        written.set_result(None)
 
     async def list_messages(self, to: str | None = None, limit: int = 100) -> list[MailboxMessage]:
         # Newest first by when the message was queued: delivery runs concurrently.

@@ -20,11 +20,15 @@ endpoint subscribed to it, in that same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,16 +40,104 @@ from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
 from secinfo.domain.contacts import Channel
 from secinfo.domain.model import MessageStatus, OutgoingMessage
 from secinfo.domain.webhooks import DELIVERY_DEAD_LETTERED, dead_letter_payload
-from secinfo.ports import Holder
+from secinfo.ports import Holder, SentOutcome
 
+log = structlog.get_logger("secinfo.worker")
 RETRYABLE = (MessageStatus.QUEUED.value, MessageStatus.FAILED.value)
 SENDING = MessageStatus.SENDING.value
+
+
+NOTIFY_CHANNEL = "secinfo_outbox"  # raised by the outbox_notify trigger (migration 0015)
+
+
+# Sent rows, as long as the claim that sent each still holds it (same worker, attempt):
+# the body wiped if it carried a code, an email's or SMS's sealed destination wiped.
+SENT_FROM_ARRAYS = sa.text(
+    """
+    UPDATE outbox SET status = 'sent', sent_at = sent.finished_at,
+        provider_message_id = sent.provider, last_error = NULL, lease_until = NULL,
+        body = CASE WHEN outbox.carries_secret THEN '' ELSE outbox.body END,
+        destination = CASE WHEN outbox.channel <> 'webhook' THEN '' ELSE outbox.destination END
+    FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:workers AS varchar[]), CAST(:attempts AS integer[]),
+        CAST(:providers AS varchar[]), CAST(:finished AS timestamptz[])
+    ) AS sent(id, worker_id, attempt, provider, finished_at)
+    WHERE outbox.id = sent.id AND outbox.status = 'sending'
+        AND outbox.worker_id = sent.worker_id AND outbox.attempts = sent.attempt
+    RETURNING outbox.id
+    """
+)
+
+
+def _sent_by_case(by_id: dict[str, SentOutcome]) -> Any:
+    """The same update where arrays are not at hand: per-row values by CASE on the id."""
+
+    def per_row(value: Callable[[SentOutcome], object], column: sa.Column[Any]) -> Any:
+        return sa.case(
+            {
+                message_id: sa.bindparam(None, value(outcome), type_=column.type)
+                for message_id, outcome in by_id.items()
+            },
+            value=outbox.c.id,
+        )
+
+    return (
+        outbox.update()
+        .where(
+            outbox.c.id.in_(list(by_id)),
+            outbox.c.status == SENDING,
+            outbox.c.worker_id == per_row(lambda o: o.holder.worker_id, outbox.c.worker_id),
+            outbox.c.attempts == per_row(lambda o: o.holder.attempt, outbox.c.attempts),
+        )
+        .values(
+            status=MessageStatus.SENT.value,
+            sent_at=per_row(lambda o: o.finished_at, outbox.c.sent_at),
+            provider_message_id=per_row(
+                lambda o: o.provider_message_id[:255], outbox.c.provider_message_id
+            ),
+            last_error=None,
+            lease_until=None,
+            body=sa.case((outbox.c.carries_secret, ""), else_=outbox.c.body),
+            destination=sa.case(
+                (outbox.c.channel != Channel.WEBHOOK.value, ""), else_=outbox.c.destination
+            ),
+        )
+        .returning(outbox.c.id)
+    )
 
 
 class SqlOutboxQueue:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self.engine = engine
         self.box = box
+
+    async def listen(self, wake: Callable[[], None], retry_seconds: float = 5.0) -> None:
+        """PostgreSQL: ``LISTEN`` on a connection of its own (not one of the pool's) and
+        call ``wake`` on every notification, until cancelled; reconnect after a failure
+        (polling goes on meanwhile). SQLite cannot notify: return at once."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        import asyncpg
+
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            connection = None
+            try:
+                connection = await asyncpg.connect(dsn, timeout=10)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _, lost=lost: lost.set())
+                await connection.add_listener(NOTIFY_CHANNEL, lambda *_: wake())
+                log.info("delivery.listening", channel=NOTIFY_CHANNEL)
+                wake()  # what was queued while nobody listened
+                await lost.wait()
+                log.warning("delivery.listen_lost", channel=NOTIFY_CHANNEL)
+            except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+                log.warning("delivery.listen_failed", error=type(error).__name__)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
+            await asyncio.sleep(retry_seconds)
 
     async def claim_due(
         self, now: datetime, limit: int, lease_seconds: float, worker_id: str
@@ -131,6 +223,52 @@ class SqlOutboxQueue:
             provider_message_id=provider_message_id[:255],
             last_error=None,
         )
+
+    async def mark_sent_many(self, outcomes: list[SentOutcome]) -> set[str]:
+        """One UPDATE for every row and one INSERT for their attempts, in one transaction:
+        a worker records a batch at about the cost of one message. PostgreSQL takes the
+        per-row values as arrays (one statement, prepared once, whatever the count);
+        SQLite through CASE on the id."""
+        if not outcomes:
+            return set()
+        by_id = {outcome.message_id: outcome for outcome in outcomes}
+        async with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                recorded = set(
+                    (
+                        await connection.execute(
+                            SENT_FROM_ARRAYS,
+                            {
+                                "ids": list(by_id),
+                                "workers": [o.holder.worker_id for o in by_id.values()],
+                                "attempts": [o.holder.attempt for o in by_id.values()],
+                                "providers": [o.provider_message_id[:255] for o in by_id.values()],
+                                "finished": [o.finished_at for o in by_id.values()],
+                            },
+                        )
+                    ).scalars()
+                )
+            else:
+                recorded = set((await connection.execute(_sent_by_case(by_id))).scalars())
+            if recorded:
+                await connection.execute(
+                    delivery_attempts.insert(),
+                    [
+                        {
+                            "message_id": outcome.message_id,
+                            "attempt": outcome.holder.attempt,
+                            "worker_id": outcome.holder.worker_id,
+                            "started_at": outcome.started_at,
+                            "finished_at": outcome.finished_at,
+                            "outcome": "sent",
+                            "provider_message_id": outcome.provider_message_id[:255],
+                            "error": None,
+                        }
+                        for outcome in by_id.values()
+                        if outcome.message_id in recorded
+                    ],
+                )
+        return recorded
 
     async def mark_failed(
         self,
