@@ -149,6 +149,8 @@ class Floor:
         self.db = Database(env["BENCH_FLOOR_DATABASE_URL"], int(env.get("BENCH_FLOOR_POOL", "20")))
         self.secret = env.get("BENCH_FLOOR_SECRET", "floor-secret").encode()
         self.box = AESGCM(hashlib.sha256(b"floor:" + self.secret).digest())
+        # secinfo stores a sign-in name as the HMAC of its folded form (contacts at rest).
+        self.index_key = base64.b64decode(env.get("BENCH_FLOOR_INDEX_KEY", ""))
         self.hasher = PasswordHasher(
             time_cost=int(env.get("BENCH_FLOOR_ARGON2_TIME", "2")),
             memory_cost=int(env.get("BENCH_FLOOR_ARGON2_MEMORY", "19456")),
@@ -325,11 +327,12 @@ class Floor:
 
     async def sign_in(self, body: dict[str, Any]) -> tuple[int, object]:
         name = str(body["sign_in_name"]).lower()
+        key = hmac.new(self.index_key, name.encode(), hashlib.sha256).hexdigest()
         async with self.db.single() as tx:
             item = await tx.fetchrow(
-                "SELECT account_id FROM security_info WHERE value = $1 AND sign_in "
+                "SELECT account_id FROM security_info WHERE value_key = $1 AND sign_in "
                 "AND state = 'active'",
-                name,
+                key,
             )
         account = None
         if item is not None:

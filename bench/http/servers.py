@@ -18,6 +18,9 @@ PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1"
 BENCH_DATABASE = "secinfo_bench"
 SECRET = "bench-secret-" + "s" * 40
 ENCRYPTION_KEY = "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktMzI="  # 32 bytes, bench only
+# The contacts' blind-index key (32 bytes, bench only): the floor looks sign-in names up
+# by the same keyed hash secinfo stores.
+INDEX_KEY = "YmVuY2gtaW5kZXgta2V5LWJlbmNoLWluZGV4LWtleSE="
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ def secinfo_env(database_url: str, workdir: Path, settings: dict[str, str]) -> d
         SECINFO_DATA_DIR=str(workdir / "data"),
         SECINFO_SECRET_KEY=SECRET,
         SECINFO_ENCRYPTION_KEYS=ENCRYPTION_KEY,
+        SECINFO_CONTACT_INDEX_KEY=INDEX_KEY,
     )
     limits = raised_rate_limits()
     if limits is not None:
@@ -170,6 +174,7 @@ def start_floor(
     floor_env.update(
         BENCH_FLOOR_DATABASE_URL=database_url,
         BENCH_FLOOR_SECRET=SECRET,
+        BENCH_FLOOR_INDEX_KEY=INDEX_KEY,
         BENCH_FLOOR_POOL=str(pool_size),
         BENCH_FLOOR_ARGON2_TIME=env.get("SECINFO_ARGON2_TIME_COST", str(time_cost)),
         BENCH_FLOOR_ARGON2_MEMORY=env.get("SECINFO_ARGON2_MEMORY_KIB", str(memory_kib)),
