@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from secinfo.domain.errors import InvalidInput
+
 _LINE_BREAKS = "\t\n\r"
 _BIDI = "\u202a-\u202e\u2066-\u2069"
 _SURROGATES = "\ud800-\udfff"
@@ -28,3 +30,12 @@ def bad_character(text: str, *, allow_line_breaks: bool = False) -> str | None:
 def describe(character: str) -> str:
     """``U+0000`` and the like: a refused character named without printing it."""
     return f"U+{ord(character):04X}"
+
+
+def credential_name(name: str, what: str) -> str:
+    """A credential's name (an API key's, a Twilio-compatible account's): 1 to 100
+    characters after trimming."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(f"Give the {what} a name of 1 to 100 characters.")
+    return name

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from secinfo.domain.codes import new_token, token_hash
 from secinfo.domain.errors import ForbiddenScope, InvalidApiKey, NotFound
 from secinfo.domain.model import ApiKey, ApiKeyScope
+from secinfo.domain.text import credential_name
 from secinfo.services.deps import Deps, new_id
-from secinfo.services.fresh_cache import FreshCache, clean_name, last_used_is_stale
+from secinfo.services.fresh_cache import FreshCache, last_used_is_stale
 
 # last_used_at is written at most this often, not on every call.
 LAST_USED_RESOLUTION_SECONDS = 300
@@ -31,7 +32,7 @@ async def create(
     deps: Deps, name: str, scope: ApiKeyScope = ApiKeyScope.VERIFICATION
 ) -> CreatedKey:
     """A new key: ``verification`` reaches the Verify API, ``admin`` the admin API."""
-    name = clean_name(name, "key")
+    name = credential_name(name, "key")
     key = new_token("sik")
     api_key = ApiKey(
         id=new_id("key"),

@@ -14,7 +14,6 @@ from collections.abc import Hashable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from secinfo.domain.errors import InvalidInput
 from secinfo.services.deps import Deps
 
 K = TypeVar("K", bound=Hashable)
@@ -61,11 +60,3 @@ class FreshCache(Generic[K, V]):
 def last_used_is_stale(last: datetime | None, now: datetime, resolution_seconds: float) -> bool:
     """``last_used_at`` is written at most every ``resolution_seconds``, not on every call."""
     return last is None or (now - last).total_seconds() > resolution_seconds
-
-
-def clean_name(name: str, what: str) -> str:
-    """A credential's name: 1 to 100 characters after trimming."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise InvalidInput(f"Give the {what} a name of 1 to 100 characters.")
-    return name

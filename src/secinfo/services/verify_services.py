@@ -22,6 +22,7 @@ from secinfo.domain.errors import (
     NotFound,
 )
 from secinfo.domain.model import MessageStatus
+from secinfo.domain.text import credential_name
 from secinfo.domain.verification import Status, Verification
 from secinfo.domain.verify_services import (
     ACCOUNT_PREFIX,
@@ -43,7 +44,7 @@ from secinfo.domain.verify_services import (
 from secinfo.ports import UnitOfWork
 from secinfo.services import verify_api
 from secinfo.services.deps import Deps
-from secinfo.services.fresh_cache import FreshCache, clean_name, last_used_is_stale
+from secinfo.services.fresh_cache import FreshCache, last_used_is_stale
 from secinfo.services.verification import CheckOutcome, SendOptions
 
 # -- credentials ---------------------------------------------------------------------------
@@ -68,7 +69,7 @@ class CreatedCredentials:
 
 
 async def create_credentials(deps: Deps, name: str) -> CreatedCredentials:
-    name = clean_name(name, "credentials")
+    name = credential_name(name, "credentials")
     sid = new_sid(ACCOUNT_PREFIX)
     token = secrets.token_hex(16)  # Twilio's auth tokens: 32 hex digits
     account = VerifyAccount(
