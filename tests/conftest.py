@@ -174,6 +174,7 @@ async def running_app(
     *,
     fresh: bool = True,
     clock: MovableClock | None = None,
+    fast_paths: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """The app on ``database_url`` with settings overrides, behind an HTTP client.
@@ -187,7 +188,7 @@ async def running_app(
         await migrate(app.engine)
     elif fresh:
         await empty_tables(app)
-    api = create_app(app)
+    api = create_app(app, fast_paths=fast_paths)
     transport = httpx.ASGITransport(app=api, client=("203.0.113.7", 51000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://secinfo.test") as client:

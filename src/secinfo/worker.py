@@ -318,7 +318,11 @@ class DeliveryLoop:
             except Exception:
                 log.exception("delivery.loop_error")
                 claimed = 0
-            if claimed or self._stopping:
+            # A full batch may have left more behind: claim again at once. A partial one
+            # emptied the queue as of its snapshot, and anything queued since has woken
+            # us (the event was cleared before the claim), so wait instead of paying an
+            # empty claim.
+            if claimed >= self.deliverer.batch_size or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)

@@ -22,6 +22,7 @@ class WakeDuringClaim:
 
     def __init__(self) -> None:
         self.queue = PollingOnly()
+        self.batch_size = 50
         self.calls = 0
         self.loop: DeliveryLoop | None = None
         self.stopping = False
@@ -47,3 +48,46 @@ async def test_a_wake_up_during_a_claim_is_not_lost() -> None:
     finally:
         await loop.stop()
     assert deliverer.calls >= 2
+
+
+class Claims:
+    """A deliverer that claims what it is told to, and records when it was asked."""
+
+    def __init__(self, batch_size: int, results: list[int]) -> None:
+        self.queue = PollingOnly()
+        self.batch_size = batch_size
+        self.stopping = False
+        self.results = results
+        self.calls = 0
+        self.done = asyncio.Event()
+
+    async def deliver_due(self) -> int:
+        self.calls += 1
+        if self.calls >= len(self.results):
+            self.done.set()
+        return self.results[self.calls - 1] if self.calls <= len(self.results) else 0
+
+
+async def test_a_full_batch_is_followed_by_another_claim_at_once() -> None:
+    deliverer: Any = Claims(batch_size=3, results=[3, 3, 1])
+    loop = DeliveryLoop(deliverer, idle_seconds=30)
+    loop.start()
+    try:
+        await asyncio.wait_for(deliverer.done.wait(), timeout=2)
+    finally:
+        await loop.stop()
+    assert deliverer.calls == 3
+
+
+async def test_a_partial_batch_waits_for_a_wake_up_instead_of_claiming_an_empty_queue() -> None:
+    deliverer: Any = Claims(batch_size=3, results=[2, 1])
+    loop = DeliveryLoop(deliverer, idle_seconds=30)
+    loop.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert deliverer.calls == 1  # the queue was drained: no empty claim follows
+        loop.wake()  # a message is queued
+        await asyncio.wait_for(deliverer.done.wait(), timeout=2)
+    finally:
+        await loop.stop()
+    assert deliverer.calls == 2

@@ -27,6 +27,7 @@ from secinfo.api import (
     waiting,
 )
 from secinfo.api.clean_input import refuse_control_characters
+from secinfo.api.fast_verify import FastVerifyPath
 from secinfo.bootstrap import App
 from secinfo.domain.errors import Overloaded
 from secinfo.ports import PasswordHasher
@@ -115,8 +116,9 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
-    """The HTTP service. ``run_delivery`` runs the outbox delivery loop in this process."""
+def create_app(secinfo: App, *, run_delivery: bool = False, fast_paths: bool = True) -> FastAPI:
+    """The HTTP service. ``run_delivery`` runs the outbox delivery loop in this process;
+    ``fast_paths=False`` leaves every request to the framework (tests compare the two)."""
     loop_holder: dict[str, DeliveryLoop] = {}
 
     @asynccontextmanager
@@ -187,6 +189,7 @@ def create_app(secinfo: App, *, run_delivery: bool = False) -> FastAPI:
 
     app.add_middleware(BodyLimit)
     app.add_middleware(RefuseSignInsWhenOverloaded, passwords=secinfo.deps.passwords)
+    app.add_middleware(FastVerifyPath, api=app, body_limit=MAX_BODY_BYTES, enabled=fast_paths)
     return app
 
 

@@ -35,7 +35,11 @@ __all__ = [
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    return bearer_from(request.headers.get("authorization"))
+
+
+def bearer_from(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():

@@ -67,16 +67,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, error: IntegrityError) -> JSONResponse:
-        log.info("request.integrity_conflict", error=type(error.orig).__name__)
-        return error_response(
-            409,
-            "conflict",
-            "The change conflicts with another one made at the same time; try again.",
-        )
+        return integrity_error_response(error)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
-        log.exception("request.unexpected_error", path=request.url.path)
-        return error_response(
-            500, "internal_error", "Something went wrong on our side; nothing was changed."
-        )
+        return unexpected_error_response(request.url.path)
+
+
+def integrity_error_response(error: IntegrityError) -> JSONResponse:
+    log.info("request.integrity_conflict", error=type(error.orig).__name__)
+    return error_response(
+        409,
+        "conflict",
+        "The change conflicts with another one made at the same time; try again.",
+    )
+
+
+def unexpected_error_response(path: str) -> JSONResponse:
+    """Logged with the exception being handled (call it from an ``except`` block)."""
+    log.exception("request.unexpected_error", path=path)
+    return error_response(
+        500, "internal_error", "Something went wrong on our side; nothing was changed."
+    )

@@ -10,7 +10,9 @@ from pydantic import Field, IPvAnyAddress
 from secinfo.api import schemas
 from secinfo.api.dependencies import ApiKeyDep, DepsDep
 from secinfo.domain.contacts import Channel
+from secinfo.domain.model import ApiKey
 from secinfo.services import verify_api
+from secinfo.services.deps import Deps
 
 router = APIRouter(prefix="/v1/verifications", tags=["verify"])
 
@@ -29,22 +31,38 @@ class StartRequest(schemas.Body):
 @router.post("", status_code=201)
 async def start(body: StartRequest, api_key: ApiKeyDep, deps: DepsDep) -> schemas.VerificationOut:
     """Send a code to ``to``. Again for the same ``to`` while pending: a resend, same id."""
-    started = await verify_api.start(
+    return await started(
         deps,
         api_key,
         body.to,
-        Channel(body.channel),
+        body.channel,
         body.locale,
-        client_ip=str(body.client_ip) if body.client_ip else None,
+        str(body.client_ip) if body.client_ip else None,
     )
-    return schemas.verification_out(started, deps.config.code_policy, deps.clock.now())
 
 
 @router.post("/{verification_id}/check")
 async def check(
     verification_id: str, body: schemas.CodeRequest, api_key: ApiKeyDep, deps: DepsDep
 ) -> schemas.CheckOut:
-    outcome = await verify_api.check(deps, api_key, verification_id, body.code)
+    return await checked(deps, api_key, verification_id, body.code)
+
+
+# What the two hot calls answer, shared with their fast path (``api/fast_verify.py``),
+# which must answer exactly alike.
+async def started(
+    deps: Deps, api_key: ApiKey, to: str, channel: str, locale: str, client_ip: str | None
+) -> schemas.VerificationOut:
+    verification = await verify_api.start(
+        deps, api_key, to, Channel(channel), locale, client_ip=client_ip
+    )
+    return schemas.verification_out(verification, deps.config.code_policy, deps.clock.now())
+
+
+async def checked(
+    deps: Deps, api_key: ApiKey, verification_id: str, code: str
+) -> schemas.CheckOut:
+    outcome = await verify_api.check(deps, api_key, verification_id, code)
     return schemas.CheckOut(
         id=outcome.verification.id,
         status=outcome.verification.current_status(deps.clock.now()).value,

@@ -17,6 +17,7 @@ from secinfo.adapters.sql.contacts_at_rest import (
     spelling_index,
     unseal,
 )
+from secinfo.adapters.sql.direct import Direct
 from secinfo.adapters.sql.tables import (
     accounts,
     activity_events,
@@ -373,6 +374,7 @@ class SqlVerifications:
 
     def __init__(self, connection: AsyncConnection, box: SecretBox, *, row_locks: bool) -> None:
         self.connection = connection
+        self.direct = Direct(connection)
         self.box = box
         self.row_locks = row_locks
         self._versions: dict[str, int] = {}
@@ -403,8 +405,8 @@ class SqlVerifications:
             "approved_at": verification.approved_at,
         }
 
-    def _load(self, row: sa.Row[Any]) -> Verification:
-        values = _fields(row)
+    def _load(self, row: sa.Row[Any] | dict[str, Any]) -> Verification:
+        values = dict(row) if isinstance(row, dict) else _fields(row)
         self._versions[values["id"]] = values.pop("version")
         for column in ("destination_lookup", "destination_key"):
             values.pop(column, None)
@@ -430,7 +432,7 @@ class SqlVerifications:
 
     async def add(self, verification: Verification) -> None:
         try:
-            await self.connection.execute(
+            await self.direct.execute(
                 _VERIFICATION_INSERT, {**self._values(verification), "version": 1}
             )
         except sa.exc.IntegrityError as error:
@@ -443,25 +445,25 @@ class SqlVerifications:
         self, api_key_id: str, channel: Channel, destination: str, now: datetime
     ) -> None:
         """Mark pending rows past their expiry as expired, so a new one can be pending."""
-        await self.connection.execute(
+        await self.direct.execute(
             _VERIFICATION_EXPIRE_STALE, self._pending(api_key_id, channel, destination, now)
         )
 
     async def get(self, verification_id: str) -> Verification | None:
         row = (
-            await self.connection.execute(_VERIFICATION_BY_ID, {"p_id": verification_id})
+            await self.direct.execute(_VERIFICATION_BY_ID, {"p_id": verification_id}, rows=True)
         ).first()
         return self._load(row) if row else None
 
     async def get_for_update(self, verification_id: str) -> Verification | None:
         query = _VERIFICATION_BY_ID_FOR_UPDATE if self.row_locks else _VERIFICATION_BY_ID
-        row = (await self.connection.execute(query, {"p_id": verification_id})).first()
+        row = (await self.direct.execute(query, {"p_id": verification_id}, rows=True)).first()
         return self._load(row) if row else None
 
     async def update(self, verification: Verification) -> None:
         """Write back, refusing if another transaction changed the row since it was read."""
         version = self._versions[verification.id]
-        result = await self.connection.execute(
+        result = await self.direct.execute(
             _VERIFICATION_UPDATE,
             {
                 **self._values(verification),
@@ -479,8 +481,8 @@ class SqlVerifications:
     ) -> Verification | None:
         query = _VERIFICATION_PENDING_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING
         row = (
-            await self.connection.execute(
-                query, self._pending(api_key_id, channel, destination, now)
+            await self.direct.execute(
+                query, self._pending(api_key_id, channel, destination, now), rows=True
             )
         ).first()
         return self._load(row) if row else None
@@ -593,6 +595,7 @@ def message_from_row(row: sa.Row[Any], box: SecretBox) -> OutgoingMessage:
 class SqlOutbox:
     def __init__(self, connection: AsyncConnection, box: SecretBox) -> None:
         self.connection = connection
+        self.direct = Direct(connection)
         self.box = box
 
     async def add(self, message: OutgoingMessage) -> None:
@@ -609,7 +612,7 @@ class SqlOutbox:
                 message.channel.value, message.destination
             )
             values["destination_key"] = key_index(self.box, message.destination)
-        await self.connection.execute(_OUTBOX_INSERT, values)
+        await self.direct.execute(_OUTBOX_INSERT, values)
 
     async def latest_status_for_verification(self, verification_id: str) -> MessageStatus | None:
         status = await self.connection.scalar(
