@@ -58,9 +58,10 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
-        http=protocol_with(settings.http_header_timeout_seconds),
+        http=protocol_with(settings.http_header_timeout_seconds, settings.http_max_header_bytes),
         timeout_keep_alive=settings.http_keep_alive_seconds,
         limit_concurrency=settings.http_limit_concurrency,
+        # Only for the h11 fallback: the httptools protocol enforces the limit itself.
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
     )
     console.print("secinfo stopped.")
