@@ -59,9 +59,7 @@ async def started(
     return schemas.verification_out(verification, deps.config.code_policy, deps.clock.now())
 
 
-async def checked(
-    deps: Deps, api_key: ApiKey, verification_id: str, code: str
-) -> schemas.CheckOut:
+async def checked(deps: Deps, api_key: ApiKey, verification_id: str, code: str) -> schemas.CheckOut:
     outcome = await verify_api.check(deps, api_key, verification_id, code)
     return schemas.CheckOut(
         id=outcome.verification.id,
