@@ -130,12 +130,11 @@ def without_ids(answers: list[Answer]) -> list[Answer]:
     return renumbered
 
 
-async def run(database_url: str, folder: Path, *, fast_paths: bool) -> list[Answer]:
+async def run(database_url: str, folder: Path, name: str, *, fast_paths: bool) -> list[Answer]:
     from tests.support import MovableClock
 
-    folder.mkdir()
     if database_url.startswith("sqlite"):
-        database_url = f"sqlite:///{folder}/secinfo.db"
+        database_url = f"sqlite:///{folder}/{name}.db"
     async with running_app(
         database_url, folder, clock=MovableClock(START), fast_paths=fast_paths
     ) as harness:
@@ -153,14 +152,16 @@ async def test_the_fast_path_answers_byte_for_byte_as_the_framework(
         return await original(self, *args)
 
     monkeypatch.setattr(FastVerifyPath, "_answer", counting)
-    fast = await run(database_url, tmp_path / "fast", fast_paths=True)
+    fast = await run(database_url, tmp_path, "fast", fast_paths=True)
     taken = len(answered)
-    framework = await run(database_url, tmp_path / "framework", fast_paths=False)
+    framework = await run(database_url, tmp_path, "framework", fast_paths=False)
     assert len(answered) == taken  # the second app never took the fast path
     # 9 starts and 11 checks are the fast path's; the 15 odd requests are not.
     assert taken == 20, answered
     assert len(fast) == len(framework) == 35
-    for index, (one, other) in enumerate(zip(without_ids(fast), without_ids(framework))):
+    for index, (one, other) in enumerate(
+        zip(without_ids(fast), without_ids(framework), strict=True)
+    ):
         assert one == other, f"request {index}: {one!r} != {other!r}"
     statuses = [status for status, _, _ in fast]
     assert {201, 200, 401, 403, 404, 409, 422, 429, 400} <= set(statuses), statuses
