@@ -81,8 +81,13 @@ async def test_direct_statements_share_the_unit_of_works_transaction(
             # it, as SQLAlchemy's IntegrityError, which the repository turns into a retry.
             twin = a_verification(2)
             twin.id = "ver_direct3"
-            with pytest.raises(repositories.ConcurrentUpdate):
+            with pytest.raises(repositories.ConcurrentUpdate) as refused:
                 await uow.verifications.add(twin)
+            # The statement's parameters (the row, its sealed contact) stay out of it.
+            assert isinstance(refused.value.__cause__, sa.exc.IntegrityError)
+            message = str(refused.value.__cause__)
+            assert "ver_direct3" not in message and "person2@example.com" not in message
+            assert "parameters hidden" in message
     finally:
         await app.close()
 

@@ -122,7 +122,10 @@ class Direct:
                 else:
                     status = await adapter._connection.execute(rendered.sql, *args)
             except asyncpg.exceptions.IntegrityConstraintViolationError as error:
-                raise sa.exc.IntegrityError(rendered.sql, args, error) from error
+                # Without its parameters, as the engine's ``hide_parameters`` does.
+                raise sa.exc.IntegrityError(
+                    rendered.sql, args, error, hide_parameters=True
+                ) from error
         if not rows:
             count = status.rpartition(" ")[2]
             return Result([], int(count) if count.isdigit() else -1)
