@@ -1,7 +1,8 @@
-"""The hot statements run straight on asyncpg (``adapters/sql/direct.py``) inside the unit
-of work's SQLAlchemy transaction: same rows and counts as through SQLAlchemy, the same
-``IntegrityError``, and the same transaction (rolled back together, committed together,
-each side seeing the other's writes)."""
+"""The hot statements run straight on the driver (``adapters/sql/direct.py``: asyncpg, or
+the embedded default's aiosqlite thread) inside the unit of work's SQLAlchemy
+transaction: same rows and counts as through SQLAlchemy, the same ``IntegrityError``,
+and the same transaction (rolled back together, committed together, each side seeing
+the other's writes)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from secinfo.adapters.migrations import migrate
 from secinfo.adapters.sql import repositories
 from secinfo.adapters.sql.direct import Direct
 from secinfo.adapters.sql.tables import verifications
-from secinfo.bootstrap import build
+from secinfo.bootstrap import App, build
 from secinfo.domain.contacts import Channel
 from secinfo.domain.verification import Purpose, Verification
 from tests.conftest import empty_tables, make_settings
@@ -38,14 +40,24 @@ def a_verification(number: int) -> Verification:
     )
 
 
+async def fresh(database_url: str, tmp_path: Path) -> App:
+    app = build(make_settings(database_url, tmp_path))
+    if database_url.startswith("sqlite"):
+        await migrate(app.engine)
+    else:
+        await empty_tables(app)
+    return app
+
+
 async def test_direct_statements_share_the_unit_of_works_transaction(
-    postgres_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    app = build(make_settings(postgres_url, tmp_path))
-    await empty_tables(app)
+    app = await fresh(database_url, tmp_path)
     try:
         async with app.deps.uow() as uow:
-            assert uow.verifications.direct._adapter is not None  # really asyncpg
+            direct = uow.verifications.direct
+            # Really on the driver: asyncpg, or the one-hop aiosqlite connection.
+            assert direct._adapter if direct.dialect.name == "postgresql" else direct._sqlite
             await uow.verifications.add(a_verification(1))
             # SQLAlchemy on the same connection sees the direct insert: one transaction.
             seen = await uow.verifications.connection.scalar(
@@ -92,9 +104,8 @@ async def test_direct_statements_share_the_unit_of_works_transaction(
         await app.close()
 
 
-async def test_counts_and_rows_match_sqlalchemys(postgres_url: str, tmp_path: Path) -> None:
-    app = build(make_settings(postgres_url, tmp_path))
-    await empty_tables(app)
+async def test_counts_and_rows_match_sqlalchemys(database_url: str, tmp_path: Path) -> None:
+    app = await fresh(database_url, tmp_path)
     try:
         async with app.deps.uow() as uow:
             for number in (4, 5):

@@ -11,12 +11,15 @@ work's SQLAlchemy connection, and converts the result with the columns' own resu
 processors. The transaction is SQLAlchemy's: the statement starts it the way
 SQLAlchemy's cursor would, and the unit of work commits or rolls it back as before.
 
-A unique violation still surfaces as ``sqlalchemy.exc.IntegrityError``. On SQLite (and
-any driver other than asyncpg) the statement runs through SQLAlchemy unchanged.
+A unique violation still surfaces as ``sqlalchemy.exc.IntegrityError``. On SQLite (the
+embedded default's one-hop aiosqlite driver) the same rendered statement runs in one call
+on the connection's thread, inside the transaction sqlite3 keeps for the connection; on
+any other driver it runs through SQLAlchemy unchanged.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from secinfo.adapters.sql.sqlite_driver import OneHopConnection
+from secinfo.adapters.sql.sqlite_driver import _run as run_statement
 
 Processor = Callable[[Any], Any]
 
@@ -90,28 +96,70 @@ class Direct:
         assert sync is not None, "the unit of work's connection is not open"
         self.dialect = sync.dialect
         self._adapter: Any = None
+        self._sqlite: Any = None
         if self.dialect.driver == "asyncpg":
             # The pooled connection SQLAlchemy checked out for this unit of work.
             self._adapter = sync.connection.dbapi_connection
+        elif isinstance(sync.connection.dbapi_connection, OneHopConnection):
+            self._sqlite = sync.connection.dbapi_connection
 
     async def execute(
         self, statement: sa.Executable, params: Mapping[str, Any], *, rows: bool = False
     ) -> Result:
-        if self._adapter is None:
-            result = await self.connection.execute(statement, dict(params))
-            fetched = [dict(row._mapping) for row in result] if rows else []
-            return Result(fetched, result.rowcount if not rows else len(fetched))
-        return await self._asyncpg(render(statement, tuple(params), self.dialect), params, rows)
+        if self._adapter is not None:
+            return await self._asyncpg(render(statement, tuple(params), self.dialect), params, rows)
+        if self._sqlite is not None:
+            return await self._sqlite3(render(statement, tuple(params), self.dialect), params)
+        result = await self.connection.execute(statement, dict(params))
+        fetched = [dict(row._mapping) for row in result] if rows else []
+        return Result(fetched, result.rowcount if not rows else len(fetched))
+
+    @staticmethod
+    def _args(rendered: Rendered, params: Mapping[str, Any]) -> list[Any]:
+        bound = rendered.compiled.construct_params(params)
+        binds = rendered.binds
+        return [
+            binds[name](bound[name]) if name in binds else bound[name]
+            for name in rendered.positions
+        ]
+
+    @staticmethod
+    def _rows(rendered: Rendered, names: list[str], records: Any) -> list[dict[str, Any]]:
+        results = [(index, rendered.results.get(name)) for index, name in enumerate(names)]
+        converters = [(names[index], index, processor) for index, processor in results]
+        return [
+            {
+                name: processor(record[index]) if processor else record[index]
+                for name, index, processor in converters
+            }
+            for record in records
+        ]
+
+    async def _sqlite3(self, rendered: Rendered, params: Mapping[str, Any]) -> Result:
+        """The embedded default: the statement's whole life in one call on aiosqlite's
+        thread (as :mod:`sqlite_driver` runs SQLAlchemy's), inside the same implicit
+        transaction sqlite3 opens for the unit of work."""
+        args = self._args(rendered, params)
+        adapter = self._sqlite
+        connection = adapter._connection
+        async with adapter._execute_mutex:
+            try:
+                description, rowcount, _, records = await connection._execute(
+                    run_statement, connection._conn, rendered.sql, args, False
+                )
+            except sqlite3.IntegrityError as error:
+                raise sa.exc.IntegrityError(
+                    rendered.sql, args, error, hide_parameters=True
+                ) from error
+        if not description:
+            return Result([], rowcount)
+        fetched = self._rows(rendered, [column[0] for column in description], records)
+        return Result(fetched, len(fetched))
 
     async def _asyncpg(self, rendered: Rendered, params: Mapping[str, Any], rows: bool) -> Result:
         import asyncpg
 
-        bound = rendered.compiled.construct_params(params)
-        binds = rendered.binds
-        args = [
-            binds[name](bound[name]) if name in binds else bound[name]
-            for name in rendered.positions
-        ]
+        args = self._args(rendered, params)
         adapter = self._adapter
         async with adapter._execute_mutex:
             if adapter._transaction is None:
@@ -129,12 +177,6 @@ class Direct:
         if not rows:
             count = status.rpartition(" ")[2]
             return Result([], int(count) if count.isdigit() else -1)
-        results = rendered.results
-        fetched = []
-        for record in records:
-            row = dict(record.items())
-            for name, processor in results.items():
-                if name in row:
-                    row[name] = processor(row[name])
-            fetched.append(row)
+        names = list(records[0].keys()) if records else []
+        fetched = self._rows(rendered, names, records)
         return Result(fetched, len(fetched))
