@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from secinfo.adapters.secretbox import SecretBox
 from secinfo.adapters.sql.contacts_at_rest import scrubbed, unseal
+from secinfo.adapters.sql.direct import Direct
 from secinfo.adapters.sql.repositories import OUTBOX_DESTINATION, SqlOutbox, message_from_row
 from secinfo.adapters.sql.tables import delivery_attempts, outbox
 from secinfo.adapters.sql.webhooks import SqlWebhookEndpoints
@@ -106,6 +107,39 @@ def _sent_by_case(by_id: dict[str, SentOutcome]) -> Any:
     )
 
 
+# The claim, built once (a statement built per call costs its construction and cache
+# key on every claim): the due rows, oldest first, locked and skipped by other workers;
+# run straight on the driver (adapters/sql/direct.py).
+_DUE = (
+    sa.select(outbox.c.id)
+    .where(
+        sa.or_(
+            sa.and_(
+                # Bound one by one, not as an expanding IN list, so the SQL is rendered once.
+                outbox.c.status.in_([sa.literal(status) for status in RETRYABLE]),
+                outbox.c.next_attempt_at <= sa.bindparam("p_now"),
+            ),
+            sa.and_(outbox.c.status == SENDING, outbox.c.lease_until < sa.bindparam("p_now")),
+        )
+    )
+    .order_by(outbox.c.next_attempt_at)
+    .limit(sa.bindparam("p_limit"))
+    .with_for_update(skip_locked=True)
+    .cte("due")
+)
+_CLAIM = (
+    outbox.update()
+    .where(outbox.c.id.in_(sa.select(_DUE.c.id)))
+    .values(
+        status=SENDING,
+        lease_until=sa.bindparam("p_lease_until"),
+        worker_id=sa.bindparam("p_worker_id"),
+        attempts=outbox.c.attempts + 1,
+    )
+    .returning(*outbox.c)
+)
+
+
 class SqlOutboxQueue:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self.engine = engine
@@ -143,32 +177,14 @@ class SqlOutboxQueue:
         self, now: datetime, limit: int, lease_seconds: float, worker_id: str
     ) -> list[OutgoingMessage]:
         lease_until = now + timedelta(seconds=lease_seconds)
-        due = (
-            sa.select(outbox.c.id)
-            .where(
-                sa.or_(
-                    sa.and_(outbox.c.status.in_(RETRYABLE), outbox.c.next_attempt_at <= now),
-                    sa.and_(outbox.c.status == SENDING, outbox.c.lease_until < now),
-                )
-            )
-            .order_by(outbox.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("due")
-        )
-        claim = (
-            outbox.update()
-            .where(outbox.c.id.in_(sa.select(due.c.id)))
-            .values(
-                status=SENDING,
-                lease_until=lease_until,
-                worker_id=worker_id,
-                attempts=outbox.c.attempts + 1,
-            )
-            .returning(*outbox.c)
-        )
+        params = {
+            "p_now": now,
+            "p_limit": limit,
+            "p_lease_until": lease_until,
+            "p_worker_id": worker_id,
+        }
         async with self.engine.begin() as connection:
-            rows = (await connection.execute(claim)).all()
+            rows = (await Direct(connection).execute(_CLAIM, params, rows=True)).rows
         messages: list[OutgoingMessage] = []
         for row in rows:
             try:
@@ -176,11 +192,11 @@ class SqlOutboxQueue:
             except (ValueError, InvalidTag):
                 # Sealed with a key no longer configured: it can never be sent.
                 await self.mark_failed(
-                    row.id,
+                    row["id"],
                     now,
                     "sealed body cannot be opened",
                     None,
-                    holder=Holder(worker_id, row.attempts),
+                    holder=Holder(worker_id, row["attempts"]),
                 )
         return sorted(messages, key=lambda message: message.next_attempt_at or now)
 

@@ -580,8 +580,8 @@ class SqlApiKeys:
 OUTBOX_DESTINATION = "outbox.destination"
 
 
-def message_from_row(row: sa.Row[Any], box: SecretBox) -> OutgoingMessage:
-    values = _fields(row)
+def message_from_row(row: sa.Row[Any] | dict[str, Any], box: SecretBox) -> OutgoingMessage:
+    values = dict(row) if isinstance(row, dict) else _fields(row)
     for column in ("lease_until", "worker_id", "destination_masked", "destination_key"):
         values.pop(column, None)
     values["destination"] = unseal(box, OUTBOX_DESTINATION, values["id"], values["destination"])
