@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from secinfo import __version__, metrics, twilio, web
 from secinfo.api import (
@@ -27,7 +27,7 @@ from secinfo.api import (
     waiting,
 )
 from secinfo.api.clean_input import refuse_control_characters
-from secinfo.api.fast_verify import FastVerifyPath
+from secinfo.api.fast_verify import FastVerifyPath, replaying
 from secinfo.bootstrap import App
 from secinfo.domain.errors import Overloaded
 from secinfo.ports import PasswordHasher
@@ -91,17 +91,7 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(

@@ -214,13 +214,18 @@ class FastVerifyPath:
         self, scope: Scope, receive: Receive, send: Send, body: bytes, more: bool
     ) -> None:
         """The framework answers, reading the body as if nothing had read it before."""
-        replayed = False
+        await self.app(scope, replaying(body, receive, more=more), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": more}
-            return await receive()
 
-        await self.app(scope, replay, send)
+def replaying(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
+    """A ``receive`` that gives ``body`` (already read) first, then what ``receive`` gives."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replay

@@ -57,6 +57,25 @@ class _HeaderDeadline:
     cycle: Any
     _header_timer: asyncio.TimerHandle | None = None
 
+    # Cooperative overrides: each protocol class puts this mixin first in its bases.
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def handle_websocket_upgrade(self, *event: Any) -> None:
+        # h11's takes the upgrade event, httptools' nothing.
+        self._cancel_header_timer()
+        super().handle_websocket_upgrade(*event)  # type: ignore[misc]
+
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()
         # Both protocols make a new ``cycle`` when a request's headers are complete.
@@ -83,23 +102,6 @@ class _HeaderDeadline:
 class HeaderTimeoutH11Protocol(_HeaderDeadline, H11Protocol):
     """uvicorn's h11 protocol with the headers deadline (the fallback)."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_timer()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
-
-    def handle_websocket_upgrade(self, event: Any) -> None:
-        self._cancel_header_timer()
-        super().handle_websocket_upgrade(event)
-
 
 if HTTPTOOLS:
 
@@ -124,23 +126,6 @@ if HTTPTOOLS:
         _reported = 0  # bytes of URL, header lines and body the parser has reported
         _unreported = 0  # a lower bound of the bytes fed that the parser holds unreported
         _refused = False
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_timer()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_header_timer()
-            super().connection_lost(exc)
-
-        def handle_websocket_upgrade(self) -> None:
-            self._cancel_header_timer()
-            super().handle_websocket_upgrade()
 
         def data_received(self, data: bytes) -> None:
             # uvicorn's, with the size limit.
