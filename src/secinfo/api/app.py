@@ -27,7 +27,7 @@ from secinfo.api import (
     waiting,
 )
 from secinfo.api.clean_input import refuse_control_characters
-from secinfo.api.fast_verify import FastVerifyPath, replaying
+from secinfo.api.fast_verify import FastVerifyPath, read_body, replaying
 from secinfo.bootstrap import App
 from secinfo.domain.errors import Overloaded
 from secinfo.ports import PasswordHasher
@@ -77,21 +77,14 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
             return
         # Read the whole body first (it is small by definition), then replay it.
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        await self.app(scope, replaying(b"".join(chunks), receive), send)
+        read = await read_body(receive, self.limit)
+        if read is None:
+            return  # the client went away
+        body, _ = read
+        if len(body) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        await self.app(scope, replaying(body, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(

@@ -151,21 +151,11 @@ class FastVerifyPath:
         ):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away (as BodyLimit does)
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False)
-            if size > self.body_limit:
-                break
-        body = b"".join(chunks)
-        if more or size > self.body_limit:
+        read = await read_body(receive, self.body_limit)
+        if read is None:
+            return  # the client went away (as BodyLimit does)
+        body, more = read
+        if more or len(body) > self.body_limit:
             await self._framework(scope, receive, send, body, more)
             return
         if verification_id is None:
@@ -215,6 +205,23 @@ class FastVerifyPath:
     ) -> None:
         """The framework answers, reading the body as if nothing had read it before."""
         await self.app(scope, replaying(body, receive, more=more), send)
+
+
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool] | None:
+    """The request body, read until it ends or passes ``limit`` bytes: ``(body, more)``,
+    ``more`` when the client has more to send; None when the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more and size <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), more
 
 
 def replaying(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
