@@ -464,19 +464,19 @@ class FakeVerifications:
         self.table.require(verification.id)
         self.table.put(verification.id, verification)
 
-    async def expire_stale_pending_for_api_key(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> None:
-        for verification in self.table.rows():
-            if (
-                verification.api_key_id == api_key_id
-                and verification.channel is channel
-                and verification.destination == destination
-                and verification.status is Status.PENDING
-                and verification.expires_at <= now
-            ):
-                verification.status = Status.EXPIRED
-                self.table.put(verification.id, verification)
+    async def pending_for_api_key(
+        self, api_key_id: str, channel: Channel, destination: str
+    ) -> Verification | None:
+        matches = [
+            verification
+            for verification in self.table.rows()
+            if verification.api_key_id == api_key_id
+            and verification.channel is channel
+            and verification.destination == destination
+            and verification.status is Status.PENDING
+        ]
+        assert len(matches) <= 1, "ux_verifications_pending_api allows one pending row"
+        return matches[0] if matches else None
 
     async def find_pending_for_api_key(
         self, api_key_id: str, channel: Channel, destination: str, now: datetime

@@ -148,9 +148,14 @@ class VerificationRepository(Protocol):
         ...
 
     async def update(self, verification: Verification) -> None: ...
-    async def expire_stale_pending_for_api_key(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> None: ...
+    async def pending_for_api_key(
+        self, api_key_id: str, channel: Channel, destination: str
+    ) -> Verification | None:
+        """The one verification with status pending for these, even past its expiry,
+        with a row lock (where the database has them): a start resends on it or, when it
+        ran out, marks it expired and makes a new one."""
+        ...
+
     async def find_pending_for_api_key(
         self, api_key_id: str, channel: Channel, destination: str, now: datetime
     ) -> Verification | None: ...

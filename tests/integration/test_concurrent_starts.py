@@ -23,14 +23,14 @@ async def test_twenty_concurrent_starts_for_one_to_make_one_pending_verification
 ) -> None:
     # A busy database: every start looks for a pending verification, then waits a
     # moment before going on, so all 20 look before any of them has inserted.
-    find = SqlVerifications.find_pending_for_api_key
+    find = SqlVerifications.pending_for_api_key
 
     async def slow_find(self: SqlVerifications, *args: Any) -> Verification | None:
         found = await find(self, *args)
         await asyncio.sleep(0.05)
         return found
 
-    monkeypatch.setattr(SqlVerifications, "find_pending_for_api_key", slow_find)
+    monkeypatch.setattr(SqlVerifications, "pending_for_api_key", slow_find)
     async with running_app(database_url, tmp_path) as running:
         key = await running.api_key()
         # A second API process on the same database: the race is between processes too.

@@ -119,14 +119,12 @@ async def test_counts_and_rows_match_sqlalchemys(database_url: str, tmp_path: Pa
             ]
             by_driver = await direct.execute(repositories._VERIFICATION_BY_ID, params, rows=True)
             assert by_driver.rows == by_sqlalchemy and len(by_sqlalchemy) == 1
-            expire: dict[str, Any] = {
-                "p_api_key_id": "key_direct",
-                "p_lookup": "nothing",
-                "p_channel": "email",
-                "p_now": NOW,
-            }
-            changed = await direct.execute(repositories._VERIFICATION_EXPIRE_STALE, expire)
-            assert changed.rowcount == 0
+            values = uow.verifications._values(a_verification(4))
+            update = {**values, "version": 2, "p_id": "ver_direct4", "p_version": 1}
+            changed = await direct.execute(repositories._VERIFICATION_UPDATE, update)
+            assert changed.rowcount == 1
+            stale = await direct.execute(repositories._VERIFICATION_UPDATE, update)
+            assert stale.rowcount == 0  # the version moved on
             missing = await direct.execute(
                 repositories._VERIFICATION_BY_ID, {"p_id": "ver_none"}, rows=True
             )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
+from secinfo.adapters.sql.tables import verifications
 from tests.conftest import Harness, auth
 
 pytestmark = pytest.mark.anyio
@@ -141,6 +143,40 @@ async def test_a_code_expires_after_ten_minutes(harness: Harness) -> None:
     # A new start after expiry is a new verification.
     fresh = await start(harness, key, to="bob@example.com", channel="email")
     assert fresh["id"] != started["id"]
+
+
+async def test_a_start_after_the_pending_one_ran_out_expires_it_and_starts_anew(
+    harness: Harness,
+) -> None:
+    key = await harness.api_key()
+    old = await start(harness, key, to="carol@example.com", channel="email")
+    old_code = await harness.latest_code("carol@example.com")
+    harness.clock.advance(minutes=10)  # exactly at its expiry: it has run out
+    new = await start(harness, key, to="carol@example.com", channel="email")
+    assert new["id"] != old["id"] and new["send_attempts"] == 1
+    new_code = await harness.latest_code("carol@example.com")
+    # The old one was written back as expired (one pending row per destination), not
+    # merely reported as expired.
+    async with harness.app.engine.connect() as connection:
+        rows = dict(
+            (
+                await connection.execute(
+                    sa.select(verifications.c.id, verifications.c.status).where(
+                        verifications.c.id.in_([old["id"], new["id"]])
+                    )
+                )
+            ).all()
+        )
+    assert rows == {old["id"]: "expired", new["id"]: "pending"}
+    refused = await harness.client.post(
+        f"/v1/verifications/{old['id']}/check", json={"code": old_code}, headers=auth(key)
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "verification_expired"
+    checked = await harness.client.post(
+        f"/v1/verifications/{new['id']}/check", json={"code": new_code}, headers=auth(key)
+    )
+    assert checked.json()["valid"] is True
 
 
 async def test_cancel_then_check_is_refused(harness: Harness) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -126,19 +126,36 @@ async def test_a_predicted_wait_beyond_the_limit_refuses_at_once(
     await asyncio.gather(*running, *waiters[:3])
 
 
-async def test_a_waiter_not_started_within_the_wait_is_refused_then(
+async def test_an_admitted_waiter_keeps_its_place_past_the_wait(
     executor: ThreadPoolExecutor,
 ) -> None:
+    # The estimate said 1 ms: the waiter was admitted, and the hash ahead takes longer.
     hashes, gate = pool(executor, workers=1, queue=5, max_wait=0.05, expected=0.001), Gate()
     running = asyncio.ensure_future(hashes.run(gate, "long"))
     await settle(gate, 1)
+    admitted = asyncio.ensure_future(hashes.run(gate, "admitted"))
+    await asyncio.sleep(0.07)  # past the wait, short of the backstop
+
+    assert not admitted.done() and hashes.waiting == 1 and hashes.refused == 0
+    gate.release.set()
+    assert await asyncio.gather(running, admitted) == ["hashed long", "hashed admitted"]
+
+
+async def test_a_waiter_still_waiting_at_twice_the_wait_is_refused_then(
+    executor: ThreadPoolExecutor,
+) -> None:
+    hashes, gate = pool(executor, workers=1, queue=5, max_wait=0.05, expected=0.001), Gate()
+    running = asyncio.ensure_future(hashes.run(gate, "stuck"))
+    await settle(gate, 1)
+    began = asyncio.get_running_loop().time()
 
     with pytest.raises(Overloaded):
         await hashes.run(gate, "late")
 
-    assert (hashes.running, hashes.waiting) == (1, 0)
+    assert asyncio.get_running_loop().time() - began >= 0.1
+    assert (hashes.running, hashes.waiting, hashes.refused) == (1, 0, 1)
     gate.release.set()
-    assert await running == "hashed long"
+    assert await running == "hashed stuck"
     assert await hashes.run(gate, "after") == "hashed after"  # the worker came back
 
 
@@ -166,13 +183,34 @@ async def test_a_caller_that_goes_away_frees_its_place_but_not_a_running_hash(
     assert (hashes.running, hashes.waiting) == (0, 0)
 
 
-async def test_the_estimate_of_one_hash_follows_what_hashes_take(
+class Stopwatch:
+    """A monotonic clock that moves only when a stand-in hash says it took so long."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def hash_taking(self, seconds: float) -> Callable[[], None]:
+        def hash() -> None:
+            self.now += seconds
+
+        return hash
+
+
+async def test_the_estimate_rises_at_once_when_hashes_slow_and_falls_slowly(
     executor: ThreadPoolExecutor,
 ) -> None:
-    hashes = pool(executor, expected=1.0)
-    for _ in range(20):
-        await hashes.run(lambda: None)
-    assert hashes.expected_seconds < 0.05
+    clock = Stopwatch()
+    hashes = HashPool(2, 3, 5.0, expected_seconds=0.02, executor=executor, monotonic=clock)
+    await hashes.run(clock.hash_taking(0.1))
+    assert hashes.expected_seconds == pytest.approx(0.06)  # halfway up in one hash
+    await hashes.run(clock.hash_taking(0.02))
+    assert hashes.expected_seconds == pytest.approx(0.056)  # a tenth of the way down
+    for _ in range(60):
+        await hashes.run(clock.hash_taking(0.02))
+    assert hashes.expected_seconds == pytest.approx(0.02, abs=0.001)  # it does come down
 
 
 def test_the_default_is_owasps_argon2id_recommendation() -> None:

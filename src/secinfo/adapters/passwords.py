@@ -28,8 +28,15 @@ from secinfo.domain.passwords import PasswordHashPolicy
 
 T = TypeVar("T")
 
-# How fast the running estimate of one hash's duration follows new measurements.
-_SMOOTHING = 0.2
+# How fast the running estimate of one hash's duration follows new measurements: up at
+# once (hashes slow down when the cores are contended, and an estimate that lags admits
+# calls that then wait past the limit), down slowly (one quick hash is no promise).
+_SMOOTHING_UP = 0.5
+_SMOOTHING_DOWN = 0.1
+# An admitted call waits its turn: the prediction said it would start in time, and
+# refusing it after it waited wastes the wait. Only a prediction this far off (a worker
+# stuck, the machine stalled) ends the wait with a refusal.
+_BACKSTOP = 2.0
 
 
 class _Place:
@@ -49,8 +56,8 @@ class HashPool:
     A call starts at once when a worker is free. Otherwise it joins the queue if the
     queue has room and the predicted wait (the hashes ahead of it, divided among the
     workers, at the measured duration of one) is within ``max_wait``; else it is refused
-    at once. A queued call not started within ``max_wait`` (the prediction was wrong) is
-    refused then.
+    at once. A queued call keeps its place until it starts: only one still waiting at
+    twice ``max_wait`` (the prediction was far off) is refused then.
 
     ``place()`` makes the same decision before a request does the work that leads to its
     hash (reading the account): a rush is refused before it costs anything else, and the
@@ -156,7 +163,7 @@ class HashPool:
         ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(ticket)
         try:
-            await asyncio.wait_for(asyncio.shield(ticket), self.max_wait)
+            await asyncio.wait_for(asyncio.shield(ticket), self.max_wait * _BACKSTOP)
         except TimeoutError:
             if not ticket.done():
                 self._waiting.remove(ticket)
@@ -191,7 +198,8 @@ class HashPool:
         self._running -= 1
 
     def _learn(self, seconds: float) -> None:
-        self.expected_seconds += _SMOOTHING * (seconds - self.expected_seconds)
+        smoothing = _SMOOTHING_UP if seconds > self.expected_seconds else _SMOOTHING_DOWN
+        self.expected_seconds += smoothing * (seconds - self.expected_seconds)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -94,6 +94,13 @@ class Verification:
         return self.last_sent_at + policy.resend_cooldown
 
     # -- changing -----------------------------------------------------------------------
+    def expire_if_due(self, now: datetime) -> bool:
+        """Mark a pending verification past its expiry expired: True when it was due."""
+        if self.status is Status.PENDING and now >= self.expires_at:
+            self.status = Status.EXPIRED
+            return True
+        return False
+
     def _require_pending(self, now: datetime) -> None:
         status = self.current_status(now)
         if status is Status.PENDING:

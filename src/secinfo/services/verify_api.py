@@ -75,9 +75,12 @@ async def _start_once(
 ) -> Verification:
     now = deps.clock.now()
     async with deps.uow() as uow:
-        pending = await uow.verifications.find_pending_for_api_key(
-            api_key.id, channel, destination, now
-        )
+        # One statement finds the pending verification, live or run out: a start that
+        # finds none (the usual case) goes straight to the insert.
+        pending = await uow.verifications.pending_for_api_key(api_key.id, channel, destination)
+        if pending is not None and pending.expire_if_due(now):
+            await uow.verifications.update(pending)
+            pending = None
         if pending is not None:
             try:
                 await codes.resend(deps, uow, pending, options=options, client_ip=client_ip)
@@ -87,9 +90,6 @@ async def _start_once(
                 ) from None
             verification = pending
         else:
-            await uow.verifications.expire_stale_pending_for_api_key(
-                api_key.id, channel, destination, now
-            )
             verification = codes.new_verification(
                 deps,
                 purpose=Purpose.INTEGRATOR,

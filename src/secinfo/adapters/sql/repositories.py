@@ -347,11 +347,6 @@ _verification_pending = sa.and_(
     verifications.c.status == Status.PENDING.value,
 )
 _VERIFICATION_INSERT = verifications.insert()
-_VERIFICATION_EXPIRE_STALE = (
-    verifications.update()
-    .where(_verification_pending, verifications.c.expires_at <= sa.bindparam("p_now"))
-    .values(status=Status.EXPIRED.value, version=verifications.c.version + 1)
-)
 _VERIFICATION_BY_ID = verifications.select().where(verifications.c.id == sa.bindparam("p_id"))
 _VERIFICATION_BY_ID_FOR_UPDATE = _VERIFICATION_BY_ID.with_for_update()
 _VERIFICATION_UPDATE = verifications.update().where(
@@ -365,6 +360,9 @@ _VERIFICATION_PENDING = (
     .limit(1)
 )
 _VERIFICATION_PENDING_FOR_UPDATE = _VERIFICATION_PENDING.with_for_update()
+# ux_verifications_pending_api allows one pending row per (API key, channel, destination).
+_VERIFICATION_PENDING_ANY = verifications.select().where(_verification_pending)
+_VERIFICATION_PENDING_ANY_FOR_UPDATE = _VERIFICATION_PENDING_ANY.with_for_update()
 _OUTBOX_INSERT = outbox.insert()
 
 
@@ -420,14 +418,11 @@ class SqlVerifications:
         ]
         return Verification(**values)
 
-    def _pending(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> dict[str, Any]:
+    def _pending(self, api_key_id: str, channel: Channel, destination: str) -> dict[str, Any]:
         return {
             "p_api_key_id": api_key_id,
             "p_lookup": spelling_index(self.box, destination),
             "p_channel": channel.value,
-            "p_now": now,
         }
 
     async def add(self, verification: Verification) -> None:
@@ -440,14 +435,6 @@ class SqlVerifications:
             # (ux_verifications_pending_api): the caller starts over and resends on it.
             raise ConcurrentUpdate() from error
         self._versions[verification.id] = 1
-
-    async def expire_stale_pending_for_api_key(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> None:
-        """Mark pending rows past their expiry as expired, so a new one can be pending."""
-        await self.direct.execute(
-            _VERIFICATION_EXPIRE_STALE, self._pending(api_key_id, channel, destination, now)
-        )
 
     async def get(self, verification_id: str) -> Verification | None:
         row = (
@@ -480,11 +467,18 @@ class SqlVerifications:
         self, api_key_id: str, channel: Channel, destination: str, now: datetime
     ) -> Verification | None:
         query = _VERIFICATION_PENDING_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING
-        row = (
-            await self.direct.execute(
-                query, self._pending(api_key_id, channel, destination, now), rows=True
-            )
-        ).first()
+        params = {**self._pending(api_key_id, channel, destination), "p_now": now}
+        row = (await self.direct.execute(query, params, rows=True)).first()
+        return self._load(row) if row else None
+
+    async def pending_for_api_key(
+        self, api_key_id: str, channel: Channel, destination: str
+    ) -> Verification | None:
+        query = (
+            _VERIFICATION_PENDING_ANY_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING_ANY
+        )
+        params = self._pending(api_key_id, channel, destination)
+        row = (await self.direct.execute(query, params, rows=True)).first()
         return self._load(row) if row else None
 
 
