@@ -5,6 +5,8 @@
     .venv/bin/python -m bench.http --soak     # 5 min of verify, RSS of each process
     .venv/bin/python -m bench.http --profile  # py-spy on one process during verify
     .venv/bin/python -m bench.http --rush     # sign-in c=8, then 256 clients x 30 s
+    .venv/bin/python -m bench.http --rate 150 # open loop: 150 operations/s (latency at a
+                                              # fixed load; --concurrency caps connections)
 
 Results go to bench/results/<mode>.json, .png and .md; logs to a temporary folder.
 """
@@ -86,6 +88,11 @@ def parse_args() -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a secinfo setting for the run (SECINFO_NAME), e.g. to raise rate limits",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="open loop: start this many operations a second (default: closed loop)",
+    )
     parser.add_argument("--name", help="results file name (default: the mode)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args()
@@ -133,6 +140,7 @@ async def run_app(
     duration: float,
     logdir: Path,
     seed: dict[str, list[str]],
+    rate: float | None = None,
 ) -> list[dict[str, Any]]:
     if app == "secinfo":
         fleet = start_secinfo(backend, env, logdir)
@@ -155,11 +163,14 @@ async def run_app(
         pids = server_pids(fleet)
         for scenario in scenarios:
             for concurrency in concurrencies:
-                cell = await run_cell(target, scenario, concurrency, warmup, duration, pids)
+                cell = await run_cell(
+                    target, scenario, concurrency, warmup, duration, pids, rate=rate
+                )
                 cell.update(app=app, backend=backend.label, processes=backend.processes)
                 cell["rss_mib"] = [round(rss_mib_of(pid), 1) for pid in pids]
+                offered = f"at {rate:g}/s " if rate is not None else ""
                 print(
-                    f"{app:8} {backend.label:13} {scenario:7} c={concurrency:<4} "
+                    f"{app:8} {backend.label:13} {scenario:7} c={concurrency:<4} {offered}"
                     f"{cell['throughput']:>8} {cell['unit']:13} p50 {cell['latency_ms']['p50']}"
                     f" p99 {cell['latency_ms']['p99']} ms  errors {cell['errors']}  "
                     f"cpu client {cell['client_cpu_cores']} server {cell['server_cpu_cores']}",
@@ -225,7 +236,7 @@ async def matrix(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             partial.write_text(json.dumps(cells))  # what is done so far, should a run fail
             cells += await run_app(
                 app, backend, database_url, env, api_key, scenarios, concurrencies,
-                warmup, duration, workdir, seed,
+                warmup, duration, workdir, seed, rate=args.rate,
             )  # fmt: skip
     partial.unlink(missing_ok=True)
     return {"cells": report.with_ratios(cells), "settings": settings}

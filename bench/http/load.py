@@ -243,6 +243,55 @@ async def _user(
         connection.close()
 
 
+# An open loop reopens a connection idle this long rather than reuse one the server may
+# be closing (uvicorn's keep-alive timeout is 5 s): a request on it would break.
+IDLE_SECONDS = 2.0
+
+
+async def _open_loop(
+    scenario: str, target: Target, recorder: Recorder, rate: float, limit: int, stop_at: float
+) -> None:
+    """Start an operation every ``1 / rate`` seconds, whatever the answers take, on at
+    most ``limit`` connections at once. An operation's time counts from when it was due,
+    so a client that falls behind shows as latency; one due while every connection is
+    busy is not started and counts as an error (the offered load was not carried)."""
+    rng = random.Random(0)
+    free: list[tuple[Connection, float]] = []
+    opened = itertools.count()
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(name: str, due: float) -> None:
+        connection = None
+        while free:
+            candidate, last_used = free.pop()
+            if time.monotonic() - last_used < IDLE_SECONDS:
+                connection = candidate
+                break
+            candidate.close()
+        if connection is None:
+            connection = Connection("127.0.0.1", target.ports[next(opened) % len(target.ports)])
+        try:
+            if await OPERATIONS[name](connection, target, recorder):
+                recorder.op(name, due, time.monotonic())
+        finally:
+            free.append((connection, time.monotonic()))
+
+    due = time.monotonic()
+    while due < stop_at:
+        await asyncio.sleep(max(due - time.monotonic(), 0))
+        if len(running) >= limit:
+            recorder.error("open loop: every connection busy")
+        else:
+            task = asyncio.ensure_future(one(choose(scenario, rng), due))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        due += 1 / rate
+    if running:
+        await asyncio.gather(*running)
+    for connection, _ in free:
+        connection.close()
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "max": None}
@@ -261,16 +310,27 @@ async def run_cell(
     warmup: float,
     duration: float,
     server_pids: list[int],
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """Drive ``concurrency`` users for warm-up + duration; measure only the window."""
+    """Drive ``concurrency`` users for warm-up + duration; measure only the window.
+
+    With ``rate``, an open loop instead: ``rate`` operations a second on at most
+    ``concurrency`` connections (latency at a fixed load, not the most it can carry)."""
     recorder = Recorder()
     begin = time.monotonic()
     recorder.window_start = begin + warmup
     recorder.window_end = recorder.window_start + duration
-    users = [
-        asyncio.ensure_future(_user(i, scenario, target, recorder, recorder.window_end))
-        for i in range(concurrency)
-    ]
+    if rate is not None:
+        users = [
+            asyncio.ensure_future(
+                _open_loop(scenario, target, recorder, rate, concurrency, recorder.window_end)
+            )
+        ]
+    else:
+        users = [
+            asyncio.ensure_future(_user(i, scenario, target, recorder, recorder.window_end))
+            for i in range(concurrency)
+        ]
     await asyncio.sleep(max(recorder.window_start - time.monotonic(), 0))
     client_cpu = cpu_seconds()
     server_cpu = sum(cpu_seconds_of(pid) for pid in server_pids)
@@ -287,6 +347,7 @@ async def run_cell(
     return {
         "scenario": scenario,
         "concurrency": concurrency,
+        "offered_per_s": rate,
         "warmup_s": warmup,
         "duration_s": duration,
         "ops": ops,

@@ -86,7 +86,7 @@ def markdown(cells: list[dict[str, Any]]) -> str:
         floor = floors.get(_key(cell))
         lat = cell["latency_ms"]
         lines.append(
-            f"| {cell['scenario']} | {cell['backend']} | {cell['concurrency']} "
+            f"| {cell['scenario']} | {cell['backend']} | {_conc(cell)} "
             f"| {cell['throughput']} | {floor['throughput'] if floor else '-'} "
             f"| {cell.get('ratio_to_floor', '-')} | {lat['p50']} / {lat['p95']} / {lat['p99']} "
             f"| {floor['latency_ms']['p99'] if floor else '-'} "
@@ -94,3 +94,9 @@ def markdown(cells: list[dict[str, Any]]) -> str:
             f"| {cell['client_cpu_cores']} | {cell['server_cpu_cores']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _conc(cell: dict[str, Any]) -> str:
+    """The concurrency, or for an open loop the offered rate and the connection cap."""
+    rate = cell.get("offered_per_s")
+    return f"{rate:g}/s (≤{cell['concurrency']})" if rate else str(cell["concurrency"])

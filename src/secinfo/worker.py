@@ -285,11 +285,19 @@ class _Lease:
 class DeliveryLoop:
     """Runs a Deliverer until stopped; woken early when a message is queued: by a request
     of this process, and on PostgreSQL by a notification from any process (LISTEN);
-    otherwise it looks every ``idle_seconds``."""
+    otherwise it looks every ``idle_seconds``.
 
-    def __init__(self, deliverer: Deliverer, idle_seconds: float = 1.0) -> None:
+    After a wake-up it waits ``gather_seconds`` before claiming, so the messages queued
+    by requests arriving together go in one claim and one outcome write instead of one
+    each: under load a few milliseconds of gathering cost less than a claim per message.
+    """
+
+    def __init__(
+        self, deliverer: Deliverer, idle_seconds: float = 1.0, gather_seconds: float = 0.0
+    ) -> None:
         self.deliverer = deliverer
         self.idle_seconds = idle_seconds
+        self.gather_seconds = gather_seconds
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -324,8 +332,23 @@ class DeliveryLoop:
             # empty claim.
             if claimed >= self.deliverer.batch_size or self._stopping:
                 continue
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+            except TimeoutError:
+                continue
+            if self.gather_seconds and not self._stopping:
+                await self._gather()
+
+    async def _gather(self) -> None:
+        """Let the wake-up's neighbours queue theirs; a stop cuts the wait short."""
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped(), self.gather_seconds)
+
+    async def _stopped(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
 
     async def stop(self) -> None:
         """Finish the sends in flight, give back the rest of the batch, then stop."""

@@ -91,3 +91,49 @@ async def test_a_partial_batch_waits_for_a_wake_up_instead_of_claiming_an_empty_
     finally:
         await loop.stop()
     assert deliverer.calls == 2
+
+
+class Timed:
+    """A deliverer that records when each claim starts."""
+
+    def __init__(self) -> None:
+        self.queue = PollingOnly()
+        self.batch_size = 50
+        self.stopping = False
+        self.claims: list[float] = []
+        self.claimed = asyncio.Event()
+
+    async def deliver_due(self) -> int:
+        self.claims.append(asyncio.get_running_loop().time())
+        self.claimed.set()
+        return 0
+
+
+async def test_after_a_wake_up_the_loop_gathers_before_it_claims() -> None:
+    deliverer: Any = Timed()
+    loop = DeliveryLoop(deliverer, idle_seconds=30, gather_seconds=0.15)
+    loop.start()
+    try:
+        await asyncio.wait_for(deliverer.claimed.wait(), timeout=2)  # the first look
+        deliverer.claimed.clear()
+        woken = asyncio.get_running_loop().time()
+        loop.wake()
+        for _ in range(5):  # more requests queue theirs meanwhile: still one claim
+            await asyncio.sleep(0.01)
+            loop.wake()
+        await asyncio.wait_for(deliverer.claimed.wait(), timeout=2)
+        await asyncio.sleep(0.2)
+    finally:
+        await loop.stop()
+    assert len(deliverer.claims) == 2
+    assert deliverer.claims[1] - woken >= 0.15
+
+
+async def test_a_stop_cuts_the_gathering_short() -> None:
+    deliverer: Any = Timed()
+    loop = DeliveryLoop(deliverer, idle_seconds=30, gather_seconds=30)
+    loop.start()
+    await asyncio.wait_for(deliverer.claimed.wait(), timeout=2)
+    loop.wake()
+    await asyncio.sleep(0.01)  # gathering now
+    await asyncio.wait_for(loop.stop(), timeout=2)

@@ -108,7 +108,12 @@ def create_app(secinfo: App, *, run_delivery: bool = False, fast_paths: bool = T
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tune_garbage_collector()
         if run_delivery:
-            loop = DeliveryLoop(secinfo.deliverer)
+            settings = secinfo.settings
+            loop = DeliveryLoop(
+                secinfo.deliverer,
+                idle_seconds=settings.delivery_poll_seconds,
+                gather_seconds=settings.delivery_gather_ms / 1000,
+            )
             secinfo.deps.outbox_wakeup = loop.wake
             loop.start()
             loop_holder["loop"] = loop

@@ -120,7 +120,11 @@ def run_worker(
         start_http_server(metrics_port, addr=settings.host)
 
     async def run(app: App) -> None:
-        loop = DeliveryLoop(app.deliverer, idle_seconds=settings.delivery_poll_seconds)
+        loop = DeliveryLoop(
+            app.deliverer,
+            idle_seconds=settings.delivery_poll_seconds,
+            gather_seconds=settings.delivery_gather_ms / 1000,
+        )
         stop = asyncio.Event()
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
