@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from starlette.types import ASGIApp
 
 from secinfo.adapters.migrations import migrate
 from secinfo.adapters.sql.database import create_engine
@@ -83,6 +84,7 @@ class Harness:
     app: App
     client: httpx.AsyncClient
     clock: MovableClock
+    api: ASGIApp  # the ASGI app behind ``client``
 
     async def deliver(self) -> None:
         while await self.app.deliverer.deliver_due():
@@ -192,6 +194,6 @@ async def running_app(
     transport = httpx.ASGITransport(app=api, client=("203.0.113.7", 51000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://secinfo.test") as client:
-            yield Harness(app, client, clock)
+            yield Harness(app, client, clock, api)
     finally:
         await app.close()

@@ -167,6 +167,33 @@ async def test_the_fast_path_answers_byte_for_byte_as_the_framework(
     assert {201, 200, 401, 403, 404, 409, 422, 429, 400} <= set(statuses), statuses
 
 
+async def test_an_unexpected_error_is_the_same_500_on_both_paths_and_reaches_the_server(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secinfo.services import verify_api
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the database said something odd about to@example.com")
+
+    monkeypatch.setattr(verify_api, "start", broken)
+    answers = []
+    for fast_paths in (True, False):
+        async with running_app(database_url, tmp_path, fast_paths=fast_paths) as harness:
+            key = await harness.api_key()
+            body = {"to": "to@example.com", "channel": "email"}
+            # The server (uvicorn) sees the exception too, and logs it.
+            with pytest.raises(RuntimeError):
+                await harness.client.post("/v1/verifications", json=body, headers=auth(key))
+            transport = httpx.ASGITransport(app=harness.api, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                response = await client.post("/v1/verifications", json=body, headers=auth(key))
+            answers.append((response.status_code, dict(response.headers), response.content))
+    fast, framework = answers
+    assert fast == framework
+    assert fast[0] == 500
+    assert b"internal_error" in fast[2] and b"to@example.com" not in fast[2]
+
+
 def test_the_fast_path_reads_only_what_the_request_models_accept() -> None:
     assert start_fields(b'{"to": "a@example.com", "channel": "sms"}') == (
         "a@example.com",
