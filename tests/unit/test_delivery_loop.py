@@ -94,23 +94,24 @@ async def test_a_partial_batch_waits_for_a_wake_up_instead_of_claiming_an_empty_
 
 
 class Timed:
-    """A deliverer that records when each claim starts."""
+    """A deliverer that records when each claim starts; each finds ``found`` messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, found: int) -> None:
         self.queue = PollingOnly()
         self.batch_size = 50
         self.stopping = False
+        self.found = found
         self.claims: list[float] = []
         self.claimed = asyncio.Event()
 
     async def deliver_due(self) -> int:
         self.claims.append(asyncio.get_running_loop().time())
         self.claimed.set()
-        return 0
+        return self.found
 
 
-async def test_after_a_wake_up_the_loop_gathers_before_it_claims() -> None:
-    deliverer: Any = Timed()
+async def test_under_load_the_loop_gathers_after_a_wake_up_before_it_claims() -> None:
+    deliverer: Any = Timed(found=3)  # messages come faster than one a claim
     loop = DeliveryLoop(deliverer, idle_seconds=30, gather_seconds=0.15)
     loop.start()
     try:
@@ -129,8 +130,22 @@ async def test_after_a_wake_up_the_loop_gathers_before_it_claims() -> None:
     assert deliverer.claims[1] - woken >= 0.15
 
 
+async def test_a_message_at_a_time_is_claimed_at_once_without_gathering() -> None:
+    deliverer: Any = Timed(found=1)
+    loop = DeliveryLoop(deliverer, idle_seconds=30, gather_seconds=5)
+    loop.start()
+    try:
+        await asyncio.wait_for(deliverer.claimed.wait(), timeout=2)
+        deliverer.claimed.clear()
+        loop.wake()
+        await asyncio.wait_for(deliverer.claimed.wait(), timeout=1)  # not 5 s later
+    finally:
+        await loop.stop()
+    assert len(deliverer.claims) == 2
+
+
 async def test_a_stop_cuts_the_gathering_short() -> None:
-    deliverer: Any = Timed()
+    deliverer: Any = Timed(found=2)
     loop = DeliveryLoop(deliverer, idle_seconds=30, gather_seconds=30)
     loop.start()
     await asyncio.wait_for(deliverer.claimed.wait(), timeout=2)

@@ -108,11 +108,11 @@ def create_app(secinfo: App, *, run_delivery: bool = False, fast_paths: bool = T
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tune_garbage_collector()
         if run_delivery:
-            settings = secinfo.settings
+            # No gathering here: this loop's wake-ups come from this process's requests
+            # and already coalesce within a turn of the event loop; waiting on top only
+            # delays the codes (measured: 10 % fewer verify pairs a second on SQLite).
             loop = DeliveryLoop(
-                secinfo.deliverer,
-                idle_seconds=settings.delivery_poll_seconds,
-                gather_seconds=settings.delivery_gather_ms / 1000,
+                secinfo.deliverer, idle_seconds=secinfo.settings.delivery_poll_seconds
             )
             secinfo.deps.outbox_wakeup = loop.wake
             loop.start()
