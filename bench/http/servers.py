@@ -150,18 +150,28 @@ def start_secinfo(backend: Backend, env: dict[str, str], logdir: Path) -> Fleet:
             subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         )
     wait_ready(fleet)
+    # A worker's log says when it delivers, and on PostgreSQL when it listens: a cell
+    # that began before would time the worker's start-up, not the service.
+    ready = b"delivery.listening" if backend.database == "postgresql" else b"delivering"
     for index in range(backend.workers):
-        log = (logdir / f"secinfo-{backend.label}-worker-{index}.log").open("ab")
-        fleet.processes.append(
-            subprocess.Popen(
-                # Woken by PostgreSQL LISTEN/NOTIFY on every queued message: no fast polling.
-                [str(VENV_BIN / "secinfo"), "worker"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
+        path = logdir / f"secinfo-{backend.label}-worker-{index}.log"
+        already = path.stat().st_size if path.exists() else 0
+        log = path.open("ab")
+        process = subprocess.Popen(
+            # Woken by PostgreSQL LISTEN/NOTIFY on every queued message: no fast polling.
+            [str(VENV_BIN / "secinfo"), "worker"],
+            env={**env, "PYTHONUNBUFFERED": "1"},  # the log line shows when written
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
+        fleet.processes.append(process)
+        deadline = time.monotonic() + 60
+        while ready not in path.read_bytes()[already:]:
+            if process.poll() is not None or time.monotonic() > deadline:
+                fleet.stop()
+                raise RuntimeError(f"the worker did not start: see {path}")
+            time.sleep(0.05)
     return fleet
 
 
