@@ -481,16 +481,8 @@ class FakeVerifications:
     async def find_pending_for_api_key(
         self, api_key_id: str, channel: Channel, destination: str, now: datetime
     ) -> Verification | None:
-        matches = [
-            verification
-            for verification in self.table.rows()
-            if verification.api_key_id == api_key_id
-            and verification.channel is channel
-            and verification.destination == destination
-            and verification.status is Status.PENDING
-            and verification.expires_at > now
-        ]
-        return max(matches, key=lambda verification: verification.created_at, default=None)
+        pending = await self.pending_for_api_key(api_key_id, channel, destination)
+        return pending if pending is not None and pending.expires_at > now else None
 
 
 class FakeSessions:

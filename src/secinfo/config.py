@@ -206,7 +206,8 @@ class Settings(BaseSettings):
     delivery_retry_first_seconds: float = Field(5, gt=0, le=3600)
     delivery_retry_max_seconds: float = Field(900, gt=0, le=86400)
     delivery_poll_seconds: float = Field(1.0, gt=0, le=60)
-    # After a wake-up, wait this long so messages queued together go in one claim.
+    # `secinfo worker`, while its claims find more than one message: after a wake-up,
+    # wait this long so the messages committed together go in one claim.
     delivery_gather_ms: int = Field(10, ge=0, le=1000)
 
     # -- webhooks (Standard Webhooks) ----------------------------------------------------

@@ -130,11 +130,11 @@ async def test_an_admitted_waiter_keeps_its_place_past_the_wait(
     executor: ThreadPoolExecutor,
 ) -> None:
     # The estimate said 1 ms: the waiter was admitted, and the hash ahead takes longer.
-    hashes, gate = pool(executor, workers=1, queue=5, max_wait=0.05, expected=0.001), Gate()
+    hashes, gate = pool(executor, workers=1, queue=5, max_wait=0.2, expected=0.001), Gate()
     running = asyncio.ensure_future(hashes.run(gate, "long"))
     await settle(gate, 1)
     admitted = asyncio.ensure_future(hashes.run(gate, "admitted"))
-    await asyncio.sleep(0.07)  # past the wait, short of the backstop
+    await asyncio.sleep(0.25)  # past the wait, well short of the backstop (0.4 s)
 
     assert not admitted.done() and hashes.waiting == 1 and hashes.refused == 0
     gate.release.set()
