@@ -478,12 +478,6 @@ class FakeVerifications:
         assert len(matches) <= 1, "ux_verifications_pending_api allows one pending row"
         return matches[0] if matches else None
 
-    async def find_pending_for_api_key(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> Verification | None:
-        pending = await self.pending_for_api_key(api_key_id, channel, destination)
-        return pending if pending is not None and pending.expires_at > now else None
-
 
 class FakeSessions:
     def __init__(self, table: _Table[Session]) -> None:

@@ -156,10 +156,6 @@ class VerificationRepository(Protocol):
         ran out, marks it expired and makes a new one."""
         ...
 
-    async def find_pending_for_api_key(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> Verification | None: ...
-
 
 class SessionRepository(Protocol):
     async def add(self, session: Session) -> None: ...

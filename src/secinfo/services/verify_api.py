@@ -8,7 +8,7 @@ from typing import Protocol
 from secinfo.domain.contacts import Channel, normalize_contact
 from secinfo.domain.errors import Conflict, NotFound, ResendCooldown
 from secinfo.domain.model import MessageStatus
-from secinfo.domain.verification import Purpose, Verification
+from secinfo.domain.verification import Purpose, Status, Verification
 from secinfo.ports import UnitOfWork
 from secinfo.services import verification as codes
 from secinfo.services.deps import Deps
@@ -140,13 +140,11 @@ async def check_pending_to(deps: Deps, api_key: Owner, to: str, code: str) -> Ch
     """Check a code against the pending verification for ``to`` (by phone or email)."""
     channel, destination = normalize_contact(to)
     async with deps.uow() as uow:
-        pending = await uow.verifications.find_pending_for_api_key(
-            api_key.id, channel, destination, deps.clock.now()
-        )
-        if pending is None:
+        # Started with this key, and read under a row lock: ready to check as it is.
+        pending = await uow.verifications.pending_for_api_key(api_key.id, channel, destination)
+        if pending is None or pending.current_status(deps.clock.now()) is not Status.PENDING:
             raise NotFound("No pending verification for that 'to' was started here.")
-        verification = await _owned(uow, api_key, pending.id)
-        outcome = await codes.check(deps, uow, verification, code)
+        outcome = await codes.check(deps, uow, pending, code)
         await uow.commit()
     return outcome
 

@@ -353,16 +353,9 @@ _VERIFICATION_UPDATE = verifications.update().where(
     verifications.c.id == sa.bindparam("p_id"),
     verifications.c.version == sa.bindparam("p_version"),
 )
-_VERIFICATION_PENDING = (
-    verifications.select()
-    .where(_verification_pending, verifications.c.expires_at > sa.bindparam("p_now"))
-    .order_by(verifications.c.created_at.desc())
-    .limit(1)
-)
-_VERIFICATION_PENDING_FOR_UPDATE = _VERIFICATION_PENDING.with_for_update()
 # ux_verifications_pending_api allows one pending row per (API key, channel, destination).
-_VERIFICATION_PENDING_ANY = verifications.select().where(_verification_pending)
-_VERIFICATION_PENDING_ANY_FOR_UPDATE = _VERIFICATION_PENDING_ANY.with_for_update()
+_VERIFICATION_PENDING = verifications.select().where(_verification_pending)
+_VERIFICATION_PENDING_FOR_UPDATE = _VERIFICATION_PENDING.with_for_update()
 _OUTBOX_INSERT = outbox.insert()
 
 
@@ -463,20 +456,10 @@ class SqlVerifications:
             raise ConcurrentUpdate()
         self._versions[verification.id] = version + 1
 
-    async def find_pending_for_api_key(
-        self, api_key_id: str, channel: Channel, destination: str, now: datetime
-    ) -> Verification | None:
-        query = _VERIFICATION_PENDING_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING
-        params = {**self._pending(api_key_id, channel, destination), "p_now": now}
-        row = (await self.direct.execute(query, params, rows=True)).first()
-        return self._load(row) if row else None
-
     async def pending_for_api_key(
         self, api_key_id: str, channel: Channel, destination: str
     ) -> Verification | None:
-        query = (
-            _VERIFICATION_PENDING_ANY_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING_ANY
-        )
+        query = _VERIFICATION_PENDING_FOR_UPDATE if self.row_locks else _VERIFICATION_PENDING
         params = self._pending(api_key_id, channel, destination)
         row = (await self.direct.execute(query, params, rows=True)).first()
         return self._load(row) if row else None
