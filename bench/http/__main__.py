@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.http import report
-from bench.http.client import Connection, MailboxTail
+from bench.http.client import Connection
 from bench.http.load import SCENARIOS, Target, run_cell, seed_accounts
+from bench.http.mailbox import MailboxTail
 from bench.http.rush import rush as run_rush
 from bench.http.servers import (
     ROOT,

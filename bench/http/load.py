@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.http.client import Connection, HttpError, MailboxTail, Response, cpu_seconds
+from bench.http.client import Connection, HttpError, Response, cpu_seconds
+from bench.http.mailbox import MailboxTail
 from bench.http.servers import cpu_seconds_of, machine_busy_seconds
 
 PASSWORD = "bench horse battery staple 42"
