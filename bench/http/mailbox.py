@@ -43,7 +43,6 @@ class MailboxTail:
         self._wake = asyncio.Event()
         self._pg: Any = None
         self._sqlite: sqlite3.Connection | None = None
-        self.polls = 0
         self.rows_read = 0
 
     async def start(self, *, follow: bool = True) -> None:
@@ -100,8 +99,9 @@ class MailboxTail:
         Ids are handed out at insert but rows appear at commit, so with concurrent
         delivery a lower id can show up after a higher one: each id skipped is looked
         for again (from the lowest one missing) until it shows up or ``GAP_SECONDS``
-        pass (a rolled-back insert leaves a gap for good). Rows already seen are not
-        read again, so a poll costs the database what is new, not a window of bodies.
+        pass (a rolled-back insert leaves a gap for good). Only rows from the lowest
+        missing id on are read again, and none once nothing is missing: a poll costs the
+        database what is new, not a window of bodies.
         """
         now = time.monotonic()
         for gap in [gap for gap, noticed in self._gaps.items() if now - noticed > GAP_SECONDS]:
@@ -110,7 +110,6 @@ class MailboxTail:
         rows = await self._query(
             "SELECT id, destination, body FROM dev_mailbox WHERE id > $1 ORDER BY id", (after,)
         )
-        self.polls += 1
         self.rows_read += len(rows)
         for row_id, destination, body in rows:
             row_id = int(row_id)
